@@ -1,0 +1,109 @@
+//! The AWS SDK configuration, loaded once and only when there is something to
+//! fetch, and one client per service and region, reused by every request so
+//! that connections are shared.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::error::{FailureKind, FetchError};
+
+pub struct Aws {
+    base: SdkConfig,
+    ssm: RefCell<HashMap<Option<String>, aws_sdk_ssm::Client>>,
+    secrets: RefCell<HashMap<Option<String>, aws_sdk_secretsmanager::Client>>,
+    kms: RefCell<HashMap<Option<String>, aws_sdk_kms::Client>>,
+    s3: RefCell<Option<aws_sdk_s3::Client>>,
+}
+
+/// The HTTPS client: rustls with the ring provider.
+fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+impl Aws {
+    /// Standard configuration chain: environment, profile, web identity,
+    /// container and instance credentials; `AWS_ENDPOINT_URL[_<SERVICE>]`,
+    /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` (standard by default).
+    pub async fn load() -> Aws {
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
+            .load()
+            .await;
+        Aws {
+            base,
+            ssm: RefCell::default(),
+            secrets: RefCell::default(),
+            kms: RefCell::default(),
+            s3: RefCell::default(),
+        }
+    }
+
+    fn check_region(&self, region: Option<&str>) -> Result<(), FetchError> {
+        if region.is_none() && self.base.region().is_none() {
+            return Err(FetchError::new(
+                FailureKind::Service,
+                "no AWS region configured (set AWS_REGION or use an ARN)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn ssm(&self, region: Option<&str>) -> Result<aws_sdk_ssm::Client, FetchError> {
+        self.check_region(region)?;
+        let mut cache = self.ssm.borrow_mut();
+        let client = cache.entry(region.map(str::to_owned)).or_insert_with(|| {
+            let mut b = aws_sdk_ssm::config::Builder::from(&self.base);
+            if let Some(r) = region {
+                b = b.region(Region::new(r.to_owned()));
+            }
+            aws_sdk_ssm::Client::from_conf(b.build())
+        });
+        Ok(client.clone())
+    }
+
+    pub fn secrets(
+        &self,
+        region: Option<&str>,
+    ) -> Result<aws_sdk_secretsmanager::Client, FetchError> {
+        self.check_region(region)?;
+        let mut cache = self.secrets.borrow_mut();
+        let client = cache.entry(region.map(str::to_owned)).or_insert_with(|| {
+            let mut b = aws_sdk_secretsmanager::config::Builder::from(&self.base);
+            if let Some(r) = region {
+                b = b.region(Region::new(r.to_owned()));
+            }
+            aws_sdk_secretsmanager::Client::from_conf(b.build())
+        });
+        Ok(client.clone())
+    }
+
+    pub fn kms(&self, region: Option<&str>) -> Result<aws_sdk_kms::Client, FetchError> {
+        self.check_region(region)?;
+        let mut cache = self.kms.borrow_mut();
+        let client = cache.entry(region.map(str::to_owned)).or_insert_with(|| {
+            let mut b = aws_sdk_kms::config::Builder::from(&self.base);
+            if let Some(r) = region {
+                b = b.region(Region::new(r.to_owned()));
+            }
+            aws_sdk_kms::Client::from_conf(b.build())
+        });
+        Ok(client.clone())
+    }
+
+    pub fn s3(&self) -> Result<aws_sdk_s3::Client, FetchError> {
+        self.check_region(None)?;
+        let mut cache = self.s3.borrow_mut();
+        let client = cache.get_or_insert_with(|| {
+            let b = aws_sdk_s3::config::Builder::from(&self.base);
+            aws_sdk_s3::Client::from_conf(b.build())
+        });
+        Ok(client.clone())
+    }
+}

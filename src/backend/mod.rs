@@ -1,0 +1,119 @@
+//! Backends: AWS calls only. Each takes its share of the [`Plan`] and puts one
+//! answer per request into the [`Sink`]; a backend knows nothing about
+//! variables, precedence or exec.
+//!
+//! [`Plan`]: crate::plan::Plan
+
+pub mod secrets_manager;
+pub mod ssm;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use zeroize::Zeroizing;
+
+use crate::error::{FailureKind, FetchError};
+use crate::plan::Request;
+use crate::secret::Secret;
+
+/// What a backend fetched for one request, before any decoding by reference.
+pub enum Fetched {
+    /// A text value (SSM parameter, SecretString).
+    Text(Secret),
+    /// Raw bytes (SecretBinary, a decrypted S3 object, a KMS plaintext).
+    Bytes(Zeroizing<Vec<u8>>),
+    /// Named values (an SSM path: names relative to the path).
+    Entries(Vec<(String, Secret)>),
+}
+
+pub type Answer = Result<Fetched, FetchError>;
+
+/// Where backends put their answers as they arrive. When the deadline passes,
+/// whatever is not in here is reported as timed out.
+#[derive(Default)]
+pub struct Sink(RefCell<HashMap<Request, Answer>>);
+
+impl Sink {
+    pub fn put(&self, request: Request, answer: Answer) {
+        self.0.borrow_mut().insert(request, answer);
+    }
+
+    pub fn into_inner(self) -> HashMap<Request, Answer> {
+        self.0.into_inner()
+    }
+}
+
+/// True when the call was refused by IAM: an `AccessDenied*` code, or HTTP 403
+/// whatever the body (some servers answer a denied JSON call with XML).
+pub fn is_denied<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    if err
+        .raw_response()
+        .is_some_and(|r| r.status().as_u16() == 403)
+    {
+        return true;
+    }
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c.starts_with("AccessDenied"))
+}
+
+/// Maps an SDK error to a failure kind and a one-line reason. Service messages
+/// name resources, never values.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> FetchError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if is_denied(err) {
+        let msg = err
+            .as_service_error()
+            .and_then(|e| e.message())
+            .unwrap_or("HTTP 403");
+        return FetchError::new(FailureKind::AccessDenied, format!("access denied: {msg}"));
+    }
+    match err {
+        SdkError::ServiceError(_) => {
+            let service = err.as_service_error().expect("service error");
+            let code = service.code().unwrap_or("unknown error");
+            let message = service.message().unwrap_or("");
+            let kind = if code.contains("NotFound") || code == "NoSuchKey" || code == "NoSuchBucket"
+            {
+                FailureKind::NotFound
+            } else if matches!(
+                code,
+                "InvalidCiphertextException"
+                    | "IncorrectKeyException"
+                    | "KMSInvalidStateException"
+                    | "DecryptionFailure"
+                    | "KMSAccessDeniedException"
+                    | "DisabledException"
+            ) {
+                FailureKind::Decrypt
+            } else {
+                FailureKind::Service
+            };
+            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+            let reason = if message.is_empty() {
+                format!("{code} (HTTP {status})")
+            } else {
+                format!("{code}: {message}")
+            };
+            FetchError::new(kind, reason)
+        }
+        SdkError::TimeoutError(_) => FetchError::new(FailureKind::Timeout, "request timed out"),
+        SdkError::DispatchFailure(_) => FetchError::new(
+            FailureKind::Service,
+            format!("could not reach AWS: {}", DisplayErrorContext(err)),
+        ),
+        // A response that does not parse could echo part of a body that holds a
+        // value: say what happened, not what was in it.
+        SdkError::ResponseError(_) => FetchError::new(
+            FailureKind::Service,
+            "unreadable response from AWS (truncated or malformed body)",
+        ),
+        _ => FetchError::new(FailureKind::Service, DisplayErrorContext(err).to_string()),
+    }
+}

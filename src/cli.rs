@@ -1,0 +1,107 @@
+//! The command line as the user types it (clap). What it means is decided in
+//! `config.rs` and `lib.rs`.
+
+use std::ffi::OsString;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Flags;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "envseal",
+    version,
+    about = "Put AWS secrets (SSM, Secrets Manager, S3+KMS) into an application's environment, in memory, then exec it.",
+    after_help = "Examples:\n  DB_PASSWORD=ssm:/prod/db/password envseal exec -- gunicorn app:app\n  envseal check --from ssm:/myapp/prod/\n\nExit codes: 111 a reference could not be resolved (nothing started), 126 command not executable, 127 command not found."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Resolve every reference, then replace envseal with CMD.
+    #[command(
+        after_help = "Example:\n  DB_PASSWORD=ssm:/prod/db/password \\\n  ENVSEAL_FROM=ssm:/myapp/prod/ envseal exec -- gunicorn app:app"
+    )]
+    Exec(ExecArgs),
+    /// Resolve every reference and print one line per variable: name,
+    /// reference, status, length and a SHA-256 fingerprint — never a value.
+    #[command(
+        after_help = "Example:\n  DB_PASSWORD=ssm:/prod/db/password envseal check --from ssm:/myapp/prod/"
+    )]
+    Check(CheckArgs),
+    /// Print the resolved variables. THIS PRINTS SECRET VALUES.
+    #[command(
+        after_help = "This command prints secret values to stdout; do not run it where stdout is logged.\n\nExample:\n  eval \"$(envseal export --from ssm:/myapp/dev/)\""
+    )]
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CommonArgs {
+    /// A bundle source (repeatable; commas separate several): ssm:/PATH/, sm:SECRET, s3://BUCKET/KEY.
+    #[arg(long = "from", value_name = "SOURCE")]
+    pub from: Vec<String>,
+    /// Overall deadline for resolution, e.g. 30s, 500ms, 2m [env: ENVSEAL_TIMEOUT] [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// What a bundle does to an inherited plain variable of the same name: override, keep, error [env: ENVSEAL_COLLISION]
+    #[arg(long, value_name = "POLICY")]
+    pub collision: Option<String>,
+    /// error, warn (default), info, debug, trace [env: ENVSEAL_LOG]
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// text (default) or json, on stderr [env: ENVSEAL_LOG_FORMAT]
+    #[arg(long = "log-format", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Stay as the parent: forward signals, reap zombies [env: ENVSEAL_INIT]
+    #[arg(long)]
+    pub init: bool,
+    /// The command and its arguments.
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// text (default) or json
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// shell (default), dotenv or json
+    #[arg(long, value_name = "FORMAT", default_value = "shell")]
+    pub format: String,
+}
+
+impl CommonArgs {
+    pub fn flags(&self, init: bool) -> Flags {
+        Flags {
+            from: self.from.clone(),
+            timeout: self.timeout.clone(),
+            collision: self.collision.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format.clone(),
+            init,
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Flags and `ENVSEAL_*` variables merged into one [`Config`]. A flag wins
+//! over its variable.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::environment::{Collision, SourceSpec};
+use crate::error::Error;
+use crate::reference;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub sources: Vec<SourceSpec>,
+    pub timeout: Duration,
+    pub collision: Collision,
+    pub log_level: tracing::Level,
+    pub log_format: LogFormat,
+    pub init: bool,
+}
+
+/// What the user typed, before the environment is consulted.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    pub from: Vec<String>,
+    pub timeout: Option<String>,
+    pub collision: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+    pub init: bool,
+}
+
+fn env_var(env: &[(OsString, OsString)], name: &str) -> Option<String> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.to_str().map(str::to_owned))
+}
+
+impl Config {
+    /// Logging settings alone, so that logging can start before anything
+    /// else is validated.
+    pub fn logging(
+        flags: &Flags,
+        env: &[(OsString, OsString)],
+    ) -> Result<(tracing::Level, LogFormat), Error> {
+        let level = match flags
+            .log_level
+            .clone()
+            .or_else(|| env_var(env, "ENVSEAL_LOG"))
+        {
+            None => tracing::Level::WARN,
+            Some(l) => parse_level(&l)?,
+        };
+        let format = match flags
+            .log_format
+            .clone()
+            .or_else(|| env_var(env, "ENVSEAL_LOG_FORMAT"))
+            .as_deref()
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "log format {other:?} is not one of text, json"
+                )))
+            }
+        };
+        Ok((level, format))
+    }
+
+    pub fn new(flags: &Flags, env: &[(OsString, OsString)]) -> Result<Config, Error> {
+        let (log_level, log_format) = Config::logging(flags, env)?;
+        let raw_sources: Vec<String> = if flags.from.is_empty() {
+            env_var(env, "ENVSEAL_FROM")
+                .map(|v| split_sources(&v))
+                .unwrap_or_default()
+        } else {
+            flags.from.iter().flat_map(|f| split_sources(f)).collect()
+        };
+        let mut sources = Vec::new();
+        let mut bad = Vec::new();
+        for raw in raw_sources {
+            match reference::parse_source(&raw) {
+                Ok(source) => sources.push(SourceSpec { raw, source }),
+                Err(e) => bad.push(crate::error::Failure {
+                    variable: "(bundle)".into(),
+                    reference: raw,
+                    kind: crate::error::FailureKind::Malformed,
+                    reason: format!("malformed source: {e}"),
+                }),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Error::Resolution(bad));
+        }
+        let timeout = match flags
+            .timeout
+            .clone()
+            .or_else(|| env_var(env, "ENVSEAL_TIMEOUT"))
+        {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => parse_duration(&t).ok_or_else(|| {
+                Error::Config(format!(
+                    "timeout {t:?} is not a duration like 30s, 500ms or 2m"
+                ))
+            })?,
+        };
+        let collision = match flags
+            .collision
+            .clone()
+            .or_else(|| env_var(env, "ENVSEAL_COLLISION"))
+            .as_deref()
+        {
+            None | Some("override") => Collision::Override,
+            Some("keep") => Collision::Keep,
+            Some("error") => Collision::Error,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "collision {other:?} is not one of override, keep, error"
+                )))
+            }
+        };
+        let init = flags.init
+            || match env_var(env, "ENVSEAL_INIT").as_deref() {
+                None | Some("" | "0" | "false" | "no") => false,
+                Some("1" | "true" | "yes") => true,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "ENVSEAL_INIT={other:?} is not one of 1, 0, true, false"
+                    )))
+                }
+            };
+        Ok(Config {
+            sources,
+            timeout,
+            collision,
+            log_level,
+            log_format,
+            init,
+        })
+    }
+}
+
+/// `ENVSEAL_FROM` and `--from` take sources separated by commas or newlines.
+pub fn split_sources(value: &str) -> Vec<String> {
+    value
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_level(s: &str) -> Result<tracing::Level, Error> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "error" => tracing::Level::ERROR,
+        "warn" | "warning" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => {
+            return Err(Error::Config(format!(
+                "log level {s:?} is not one of error, warn, info, debug, trace"
+            )))
+        }
+    })
+}
+
+/// `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 86400.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs))
+}
+
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn sources_split_on_commas_and_newlines() {
+        assert_eq!(
+            split_sources("ssm:/a/, s3://b/k\nsm:x,,"),
+            vec!["ssm:/a/", "s3://b/k", "sm:x"]
+        );
+    }
+
+    #[test]
+    fn flags_win_over_variables() {
+        let env = vec![
+            (OsString::from("ENVSEAL_TIMEOUT"), OsString::from("5s")),
+            (OsString::from("ENVSEAL_FROM"), OsString::from("ssm:/a/")),
+            (OsString::from("ENVSEAL_COLLISION"), OsString::from("keep")),
+        ];
+        let c = Config::new(&Flags::default(), &env).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.collision, Collision::Keep);
+        let flags = Flags {
+            timeout: Some("1s".into()),
+            from: vec!["ssm:/b/".into(), "ssm:/c/".into()],
+            collision: Some("error".into()),
+            ..Flags::default()
+        };
+        let c = Config::new(&flags, &env).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(1));
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.collision, Collision::Error);
+        let bad = Flags {
+            collision: Some("merge".into()),
+            ..Flags::default()
+        };
+        assert!(Config::new(&bad, &env).is_err());
+    }
+}

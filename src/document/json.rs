@@ -1,0 +1,360 @@
+//! JSON-object documents: each top-level key becomes one value.
+//!
+//! Strings are used as-is; numbers and booleans as their JSON text (numbers
+//! as `serde_json` prints them, e.g. `1e3` becomes `1000.0`); null, arrays and
+//! objects are an error naming the key, and so is a key given twice (which
+//! `serde_json` alone would silently collapse). Keys keep document order.
+//!
+//! The object's structure (`{`, `:`, `,`, `}`) is walked here; every key and
+//! value is read by `serde_json` itself.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::{line_of, strip_bom, DocumentError};
+use crate::secret::Secret;
+
+/// Parses a JSON object into its keys and values, in document order.
+pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Secret)>, DocumentError> {
+    let bytes = strip_bom(bytes);
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(DocumentError::JsonInvalidUtf8 {
+            line: line_of(bytes, e.valid_up_to()),
+        });
+    }
+
+    let mut p = skip_ws(bytes, 0);
+    if bytes.get(p) != Some(&b'{') {
+        return Err(not_an_object(bytes, p));
+    }
+    p = skip_ws(bytes, p + 1);
+
+    let mut entries: Vec<(String, Secret)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    if bytes.get(p) == Some(&b'}') {
+        p += 1;
+    } else {
+        loop {
+            if bytes.get(p) != Some(&b'"') {
+                return Err(syntax_at(bytes, p, "expected a string key"));
+            }
+            let (key, used) = match next_value(bytes, p)? {
+                (Value::String(key), used) => (key, used),
+                _ => return Err(syntax_at(bytes, p, "expected a string key")),
+            };
+            p = skip_ws(bytes, p + used);
+            if bytes.get(p) != Some(&b':') {
+                return Err(syntax_at(bytes, p, "expected ':' after the key"));
+            }
+            p = skip_ws(bytes, p + 1);
+            let (value, used) = next_value(bytes, p)?;
+            p = skip_ws(bytes, p + used);
+
+            if !seen.insert(key.clone()) {
+                return Err(DocumentError::JsonDuplicateKey { key });
+            }
+            let value = scalar_text(&key, value)?;
+            entries.push((key, value));
+
+            match bytes.get(p) {
+                Some(b',') => p = skip_ws(bytes, p + 1),
+                Some(b'}') => {
+                    p += 1;
+                    break;
+                }
+                None => return Err(syntax_at(bytes, p, "unexpected end of JSON")),
+                Some(_) => return Err(syntax_at(bytes, p, "expected ',' or '}'")),
+            }
+        }
+    }
+    p = skip_ws(bytes, p);
+    if p != bytes.len() {
+        return Err(syntax_at(
+            bytes,
+            p,
+            "unexpected characters after the object",
+        ));
+    }
+    Ok(entries)
+}
+
+/// A value as the text that goes into the environment.
+fn scalar_text(key: &str, value: Value) -> Result<Secret, DocumentError> {
+    let unsupported = |found| DocumentError::JsonUnsupportedValue {
+        key: key.to_owned(),
+        found,
+    };
+    match value {
+        Value::String(s) => {
+            let s = Secret::new(s);
+            if s.expose().contains('\0') {
+                return Err(DocumentError::JsonNulInValue {
+                    key: key.to_owned(),
+                });
+            }
+            Ok(s)
+        }
+        Value::Number(n) => Ok(Secret::new(n.to_string())),
+        Value::Bool(b) => Ok(Secret::new(b.to_string())),
+        Value::Null => Err(unsupported("null")),
+        Value::Array(_) => Err(unsupported("an array")),
+        Value::Object(_) => Err(unsupported("an object")),
+    }
+}
+
+/// What a non-object document is, judged by its first character.
+fn not_an_object(bytes: &[u8], p: usize) -> DocumentError {
+    let found = match bytes.get(p) {
+        None => "empty",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        Some(_) => return syntax_at(bytes, p, "expected a JSON object"),
+    };
+    DocumentError::JsonNotObject { found }
+}
+
+fn skip_ws(bytes: &[u8], mut p: usize) -> usize {
+    while matches!(bytes.get(p), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        p += 1;
+    }
+    p
+}
+
+/// Reads one JSON value starting at `p`; returns it and the bytes consumed.
+fn next_value(bytes: &[u8], p: usize) -> Result<(Value, usize), DocumentError> {
+    let sub = &bytes[p..];
+    let mut stream = serde_json::Deserializer::from_slice(sub).into_iter::<Value>();
+    match stream.next() {
+        Some(Ok(v)) => Ok((v, stream.byte_offset())),
+        Some(Err(e)) => Err(from_serde(bytes, p, &e)),
+        None => Err(syntax_at(bytes, bytes.len(), "unexpected end of JSON")),
+    }
+}
+
+/// Converts a `serde_json` error found in `bytes[p..]` into a position in the
+/// whole document. Its message is not used: it can quote the input.
+fn from_serde(bytes: &[u8], p: usize, e: &serde_json::Error) -> DocumentError {
+    use serde_json::error::Category;
+    let sub = &bytes[p..];
+    let mut offset = 0;
+    for _ in 1..e.line() {
+        match sub[offset..].iter().position(|&b| b == b'\n') {
+            Some(nl) => offset += nl + 1,
+            None => break,
+        }
+    }
+    offset = (offset + e.column().saturating_sub(1)).min(sub.len());
+    let reason = match e.classify() {
+        Category::Eof => "unexpected end of JSON",
+        Category::Syntax => "invalid JSON syntax",
+        Category::Data => "invalid JSON value",
+        Category::Io => "read error",
+    };
+    syntax_at(bytes, p + offset, reason)
+}
+
+fn syntax_at(bytes: &[u8], offset: usize, reason: &'static str) -> DocumentError {
+    let offset = offset.min(bytes.len());
+    let line_start = bytes[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |nl| nl + 1);
+    DocumentError::JsonSyntax {
+        line: line_of(bytes, offset),
+        column: offset - line_start + 1,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(doc: &str) -> Vec<(String, String)> {
+        parse(doc.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, v.expose().to_owned()))
+            .collect()
+    }
+
+    fn err(doc: &str) -> DocumentError {
+        parse(doc.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn strings_numbers_booleans_in_document_order() {
+        let doc = r#"{
+            "zeta": "last-first",
+            "db_password": "hunter2",
+            "port": 5432,
+            "ratio": 1.5,
+            "exp": 1e3,
+            "big": 18446744073709551615,
+            "neg": -7,
+            "debug": true,
+            "off": false,
+            "empty": "",
+            "escaped": "a\"b\\c\nd\u00e9\u2603",
+            "spaces": "  kept  "
+        }"#;
+        assert_eq!(
+            kv(doc),
+            vec![
+                ("zeta".into(), "last-first".into()),
+                ("db_password".into(), "hunter2".into()),
+                ("port".into(), "5432".into()),
+                ("ratio".into(), "1.5".into()),
+                ("exp".into(), "1000.0".into()),
+                ("big".into(), "18446744073709551615".into()),
+                ("neg".into(), "-7".into()),
+                ("debug".into(), "true".into()),
+                ("off".into(), "false".into()),
+                ("empty".into(), "".into()),
+                ("escaped".into(), "a\"b\\c\nd\u{e9}\u{2603}".into()),
+                ("spaces".into(), "  kept  ".into()),
+            ]
+        );
+        assert!(kv("{}").is_empty());
+        assert!(kv(" \r\n{ } \n").is_empty());
+        assert_eq!(kv("\u{feff}{\"a\":\"b\"}"), vec![("a".into(), "b".into())]);
+        // Keys are kept exactly as written, whatever they contain.
+        assert_eq!(kv(r#"{"job title/x":"y"}"#)[0].0, "job title/x");
+    }
+
+    #[test]
+    fn unsupported_values_name_the_key() {
+        for (v, found) in [
+            ("null", "null"),
+            ("[1,2]", "an array"),
+            ("{\"x\":1}", "an object"),
+        ] {
+            let e = err(&format!("{{\"ok\":\"1\",\"bad_key\":{v}}}"));
+            assert_eq!(
+                e,
+                DocumentError::JsonUnsupportedValue {
+                    key: "bad_key".into(),
+                    found
+                }
+            );
+            assert!(e.to_string().contains("\"bad_key\""), "{e}");
+        }
+        assert_eq!(
+            err(r#"{"k":"a\u0000b"}"#),
+            DocumentError::JsonNulInValue { key: "k".into() }
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_name_the_key() {
+        let e = err(r#"{"a":"1","b":"2","a":"3"}"#);
+        assert_eq!(e, DocumentError::JsonDuplicateKey { key: "a".into() });
+        assert!(e.to_string().contains("\"a\""));
+        // Only the top level counts; the same name nested is another error.
+        assert!(matches!(
+            err(r#"{"a":{"a":1,"a":2}}"#),
+            DocumentError::JsonUnsupportedValue { .. }
+        ));
+        // Escapes are decoded before comparing.
+        assert_eq!(
+            err(r#"{"a":"1","\u0061":"2"}"#),
+            DocumentError::JsonDuplicateKey { key: "a".into() }
+        );
+    }
+
+    #[test]
+    fn not_an_object() {
+        for (doc, found) in [
+            ("[1]", "an array"),
+            ("\"hunter2\"", "a string"),
+            ("42", "a number"),
+            ("-1", "a number"),
+            ("true", "a boolean"),
+            ("null", "null"),
+            ("", "empty"),
+            ("  \n", "empty"),
+        ] {
+            assert_eq!(err(doc), DocumentError::JsonNotObject { found }, "{doc}");
+        }
+        assert!(matches!(err("hunter2"), DocumentError::JsonSyntax { .. }));
+        assert!(!err("\"hunter2\"").to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn invalid_utf8() {
+        assert_eq!(
+            parse(b"{\"a\":\"1\",\n\"b\":\"\xff\"}").unwrap_err(),
+            DocumentError::JsonInvalidUtf8 { line: 2 }
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let cases: &[(&str, usize, usize)] = &[
+            ("{\"a\":1,}", 1, 8),
+            ("{\"a\" 1}", 1, 6),
+            ("{\"a\":1 \"b\":2}", 1, 8),
+            ("{\"a\":1}\n x", 2, 2),
+            ("{\"a\":1", 1, 7),
+            ("{\n\"a\":\"unterminated", 2, 17),
+            ("{\n  \"a\": tru }", 2, 8),
+            ("{a:1}", 1, 2),
+            ("{\"a\":01}", 1, 7),
+            ("{\"a\":\"x\"}}", 1, 10),
+            ("{\"a\":1e999}", 1, 11),
+        ];
+        for &(doc, line, _column) in cases {
+            match err(doc) {
+                DocumentError::JsonSyntax { line: l, .. } => assert_eq!(l, line, "{doc:?}"),
+                other => panic!("{doc:?}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            err("{\"a\":1,}"),
+            DocumentError::JsonSyntax {
+                line: 1,
+                column: 8,
+                reason: "expected a string key"
+            }
+        );
+        assert_eq!(
+            err("{\"a\":1}\n x"),
+            DocumentError::JsonSyntax {
+                line: 2,
+                column: 2,
+                reason: "unexpected characters after the object"
+            }
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let doc = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(err(&doc), DocumentError::JsonSyntax { .. }));
+    }
+
+    #[test]
+    fn errors_never_show_values() {
+        let docs = [
+            r#"{"k":"hunter2","k":"hunter2"}"#,
+            r#"{"k":["hunter2"]}"#,
+            r#"{"k":"hunter2" "x":1}"#,
+            r#"{"k":"hunter2\u0000"}"#,
+            r#"{"k":hunter2}"#,
+            r#"{"k":"hunter2\q"}"#,
+            r#"{"k":"hunter2"} hunter2"#,
+            r#"["hunter2"]"#,
+            "{\"k\":\"hunter2",
+        ];
+        for doc in docs {
+            let e = err(doc);
+            for shown in [e.to_string(), format!("{e:?}")] {
+                assert!(!shown.contains("hunter2"), "{shown}");
+            }
+        }
+    }
+}

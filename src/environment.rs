@@ -1,0 +1,512 @@
+//! The child's environment: which inherited variables are references, what
+//! every bundle and reference resolved to, variable naming, precedence and
+//! collisions. Pure: takes fetched answers, returns the environment or every
+//! failure at once.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+
+use tracing::{debug, info, warn};
+
+use crate::backend::{Answer, Fetched};
+use crate::error::{Failure, FailureKind, FetchError};
+use crate::plan::Request;
+use crate::reference::{self, Bundle, Reference, Source, Target};
+use crate::secret::Secret;
+
+/// What a bundle does to an inherited plain variable of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Collision {
+    #[default]
+    Override,
+    Keep,
+    Error,
+}
+
+/// One variable of the child's environment.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// Inherited as it was (not a reference).
+    Plain(OsString),
+    /// Resolved from `reference` (a per-variable reference or a bundle source).
+    Resolved { value: Secret, reference: String },
+}
+
+/// The environment handed to the application, in order: inherited variables
+/// first, then what bundles added.
+#[derive(Debug, Default)]
+pub struct ChildEnv {
+    entries: Vec<(OsString, Value)>,
+    index: HashMap<OsString, usize>,
+}
+
+impl ChildEnv {
+    fn set(&mut self, name: OsString, value: Value) -> Option<Value> {
+        match self.index.get(&name) {
+            Some(&i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            None => {
+                self.index.insert(name.clone(), self.entries.len());
+                self.entries.push((name, value));
+                None
+            }
+        }
+    }
+
+    fn get(&self, name: &OsStr) -> Option<&Value> {
+        self.index.get(name).map(|&i| &self.entries[i].1)
+    }
+
+    pub fn entries(&self) -> &[(OsString, Value)] {
+        &self.entries
+    }
+
+    /// The variables that came from references and bundles, in order.
+    pub fn resolved(&self) -> impl Iterator<Item = (&str, &Secret, &str)> {
+        self.entries.iter().filter_map(|(k, v)| match v {
+            Value::Resolved { value, reference } => Some((k.to_str()?, value, reference.as_str())),
+            Value::Plain(_) => None,
+        })
+    }
+
+    pub fn var(&self, name: &str) -> Option<&OsStr> {
+        match self.get(OsStr::new(name))? {
+            Value::Plain(v) => Some(v.as_os_str()),
+            Value::Resolved { value, .. } => Some(OsStr::new(value.expose())),
+        }
+    }
+}
+
+/// An inherited variable whose value is a reference.
+#[derive(Debug)]
+pub struct VarRef {
+    pub name: String,
+    pub raw: String,
+    pub reference: Reference,
+}
+
+/// The inherited environment, split.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    pub plain: Vec<(OsString, OsString)>,
+    pub refs: Vec<VarRef>,
+    /// Malformed references, already as failures.
+    pub failures: Vec<Failure>,
+}
+
+/// Splits the inherited environment into plain variables and references;
+/// drops every `ENVSEAL_*` variable.
+pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Inherited {
+    let mut out = Inherited::default();
+    for (name, value) in vars {
+        if name.to_str().is_some_and(|n| n.starts_with("ENVSEAL_")) {
+            continue;
+        }
+        match (name.to_str(), value.to_str()) {
+            (Some(n), Some(v)) if reference::looks_like_reference(v) => {
+                match reference::parse_reference(v) {
+                    Ok(r) => out.refs.push(VarRef {
+                        name: n.to_owned(),
+                        raw: v.to_owned(),
+                        reference: r,
+                    }),
+                    Err(e) => out.failures.push(Failure {
+                        variable: n.to_owned(),
+                        reference: v.to_owned(),
+                        kind: FailureKind::Malformed,
+                        reason: format!("malformed reference: {e}"),
+                    }),
+                }
+            }
+            _ => out.plain.push((name, value)),
+        }
+    }
+    out
+}
+
+/// A bundle source as given, parsed.
+#[derive(Debug)]
+pub struct SourceSpec {
+    pub raw: String,
+    pub source: Source,
+}
+
+/// Every request needed by these references and bundles (not deduplicated).
+pub fn requests(refs: &[VarRef], sources: &[SourceSpec]) -> Vec<Request> {
+    let mut out: Vec<Request> = sources
+        .iter()
+        .map(|s| Request::for_bundle(&s.source.bundle))
+        .collect();
+    out.extend(
+        refs.iter()
+            .map(|r| Request::for_target(&r.reference.target)),
+    );
+    out
+}
+
+/// Maps a bundle key to a variable name: every character outside
+/// `[A-Za-z0-9_]` becomes `_`, then upper case.
+pub fn variable_name(key: &str) -> Result<String, String> {
+    let name: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        return Err("an empty key does not make a variable name".into());
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!(
+            "key {key:?} maps to {name:?}, which starts with a digit and is not a valid variable name"
+        ));
+    }
+    Ok(name)
+}
+
+/// Everything assembly found: the environment, every failure, and the
+/// optional references that were left out.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub env: ChildEnv,
+    pub failures: Vec<Failure>,
+    /// (variable or "(bundle)", reference) of optional references not found.
+    pub skipped: Vec<(String, String)>,
+}
+
+impl Outcome {
+    /// The environment, only if nothing required failed.
+    pub fn into_result(self) -> Result<ChildEnv, Vec<Failure>> {
+        if self.failures.is_empty() {
+            Ok(self.env)
+        } else {
+            Err(self.failures)
+        }
+    }
+}
+
+/// Builds the child's environment, collecting every failure.
+pub fn assemble(
+    inherited: Inherited,
+    sources: &[SourceSpec],
+    collision: Collision,
+    answers: &HashMap<Request, Answer>,
+) -> Outcome {
+    let mut failures = inherited.failures;
+    let mut skipped = Vec::new();
+    let mut env = ChildEnv::default();
+    let mut plain_names = std::collections::HashSet::new();
+    for (name, value) in inherited.plain {
+        plain_names.insert(name.clone());
+        env.set(name, Value::Plain(value));
+    }
+    let reference_names: std::collections::HashSet<&str> =
+        inherited.refs.iter().map(|r| r.name.as_str()).collect();
+
+    for spec in sources {
+        let request = Request::for_bundle(&spec.source.bundle);
+        let entries = match bundle_entries(&spec.source.bundle, answer_for(answers, &request)) {
+            Ok(e) => e,
+            Err(e) if e.kind == FailureKind::NotFound && spec.source.optional => {
+                warn!(source = %spec.raw, "optional bundle not found; skipped");
+                skipped.push(("(bundle)".to_owned(), spec.raw.clone()));
+                continue;
+            }
+            Err(e) => {
+                failures.push(Failure {
+                    variable: "(bundle)".into(),
+                    reference: spec.raw.clone(),
+                    kind: e.kind,
+                    reason: e.reason,
+                });
+                continue;
+            }
+        };
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (key, value) in entries {
+            let name = match variable_name(&key) {
+                Ok(n) => n,
+                Err(reason) => {
+                    failures.push(Failure {
+                        variable: "(bundle)".into(),
+                        reference: spec.raw.clone(),
+                        kind: FailureKind::InvalidValue,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if let Some(first) = seen.insert(name.clone(), key.clone()) {
+                failures.push(Failure {
+                    variable: name.clone(),
+                    reference: spec.raw.clone(),
+                    kind: FailureKind::Collision,
+                    reason: format!("keys {first:?} and {key:?} both map to {name}"),
+                });
+                continue;
+            }
+            if let Err(reason) = check_value(&value) {
+                failures.push(Failure {
+                    variable: name,
+                    reference: format!("{}#{key}", spec.raw),
+                    kind: FailureKind::InvalidValue,
+                    reason,
+                });
+                continue;
+            }
+            if name.starts_with("ENVSEAL_") {
+                warn!(variable = %name, source = %spec.raw, "bundle key maps to an ENVSEAL_ variable; left out");
+                continue;
+            }
+            if reference_names.contains(name.as_str()) {
+                debug!(variable = %name, source = %spec.raw, "per-variable reference wins over bundle");
+                continue;
+            }
+            let os_name = OsString::from(&name);
+            if plain_names.contains(&os_name) {
+                match collision {
+                    Collision::Keep => {
+                        info!(variable = %name, source = %spec.raw, "bundle variable kept from environment (--collision keep)");
+                        continue;
+                    }
+                    Collision::Error => {
+                        failures.push(Failure {
+                            variable: name.clone(),
+                            reference: spec.raw.clone(),
+                            kind: FailureKind::Collision,
+                            reason: format!(
+                                "{name} is already set in the environment (--collision error)"
+                            ),
+                        });
+                        continue;
+                    }
+                    Collision::Override => {
+                        plain_names.remove(&os_name);
+                        info!(variable = %name, source = %spec.raw, "bundle overrides inherited variable");
+                    }
+                }
+            }
+            if let Some(Value::Resolved { reference, .. }) = env.set(
+                os_name,
+                Value::Resolved {
+                    value,
+                    reference: spec.raw.clone(),
+                },
+            ) {
+                debug!(variable = %name, earlier = %reference, later = %spec.raw, "later bundle wins");
+            }
+        }
+    }
+
+    for var in inherited.refs {
+        let request = Request::for_target(&var.reference.target);
+        let result = reference_value(&var.reference.target, answer_for(answers, &request))
+            .and_then(|v| {
+                check_value(&v)
+                    .map(|_| v)
+                    .map_err(|r| FetchError::new(FailureKind::InvalidValue, r))
+            });
+        match result {
+            Ok(value) => {
+                env.set(
+                    OsString::from(&var.name),
+                    Value::Resolved {
+                        value,
+                        reference: var.raw,
+                    },
+                );
+            }
+            Err(e) if e.kind == FailureKind::NotFound && var.reference.optional => {
+                warn!(variable = %var.name, reference = %var.raw, reason = %e.reason, "optional reference not found; variable left out");
+                skipped.push((var.name, var.raw));
+            }
+            Err(e) => failures.push(Failure {
+                variable: var.name,
+                reference: var.raw,
+                kind: e.kind,
+                reason: e.reason,
+            }),
+        }
+    }
+
+    Outcome {
+        env,
+        failures,
+        skipped,
+    }
+}
+
+fn answer_for<'a>(
+    answers: &'a HashMap<Request, Answer>,
+    request: &Request,
+) -> Result<&'a Fetched, FetchError> {
+    match answers.get(request) {
+        Some(Ok(f)) => Ok(f),
+        Some(Err(e)) => Err(e.clone()),
+        None => Err(FetchError::new(
+            FailureKind::Service,
+            "no answer was fetched",
+        )),
+    }
+}
+
+fn check_value(value: &Secret) -> Result<(), String> {
+    if value.expose().contains('\0') {
+        return Err("value contains a NUL byte, which an environment variable cannot hold".into());
+    }
+    Ok(())
+}
+
+/// Text of a fetched value: UTF-8 without NUL.
+fn as_text(fetched: &Fetched) -> Result<Secret, FetchError> {
+    match fetched {
+        Fetched::Text(s) => Ok(s.clone()),
+        Fetched::Bytes(b) => {
+            let s = Secret::from_utf8(b.to_vec())
+                .map_err(|r| FetchError::new(FailureKind::InvalidValue, r))?;
+            Ok(s)
+        }
+        Fetched::Entries(_) => Err(FetchError::new(
+            FailureKind::InvalidValue,
+            "expected one value, got many",
+        )),
+    }
+}
+
+fn reference_value(
+    target: &Target,
+    fetched: Result<&Fetched, FetchError>,
+) -> Result<Secret, FetchError> {
+    let fetched = fetched?;
+    match target {
+        Target::Ssm(_) | Target::Kms(_) => as_text(fetched),
+        Target::Secret(s) => {
+            let text = as_text(fetched).map_err(|e| {
+                if matches!(fetched, Fetched::Bytes(_)) {
+                    FetchError::new(FailureKind::InvalidValue, "SecretBinary is not UTF-8 text")
+                } else {
+                    e
+                }
+            })?;
+            match &s.key {
+                None => Ok(text),
+                Some(key) => json_key(text.expose(), key),
+            }
+        }
+        Target::S3(s) => match &s.field {
+            None => as_text(fetched),
+            Some(field) => document_key(fetched, field),
+        },
+    }
+}
+
+fn bundle_entries(
+    bundle: &Bundle,
+    fetched: Result<&Fetched, FetchError>,
+) -> Result<Vec<(String, Secret)>, FetchError> {
+    let fetched = fetched?;
+    match (bundle, fetched) {
+        (Bundle::SsmPath { .. }, Fetched::Entries(e)) if e.is_empty() => Err(FetchError::new(
+            FailureKind::NotFound,
+            "no parameters under this path",
+        )),
+        (Bundle::SsmPath { .. }, Fetched::Entries(e)) => Ok(e.clone()),
+        (Bundle::Secret(_), f) => {
+            let text = as_text(f)?;
+            json_entries(text.expose())
+        }
+        (Bundle::S3(_), f) => document_entries(f),
+        _ => Err(FetchError::new(
+            FailureKind::InvalidValue,
+            "unexpected answer for a bundle",
+        )),
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> FetchError {
+    FetchError::new(FailureKind::InvalidValue, reason)
+}
+
+/// Every top-level key of a JSON object, strings as-is, numbers and booleans
+/// as their JSON text.
+pub fn json_entries(text: &str) -> Result<Vec<(String, Secret)>, FetchError> {
+    crate::document::json::parse(text.as_bytes()).map_err(|e| invalid(e.to_string()))
+}
+
+fn json_key(text: &str, key: &str) -> Result<Secret, FetchError> {
+    let entries = crate::document::json::parse(text.as_bytes())
+        .map_err(|e| invalid(format!("cannot take key {key:?}: {e}")))?;
+    entries
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .ok_or_else(|| {
+            FetchError::new(
+                FailureKind::NotFound,
+                format!("key {key:?} not found in the JSON secret"),
+            )
+        })
+}
+
+fn document_entries(fetched: &Fetched) -> Result<Vec<(String, Secret)>, FetchError> {
+    match fetched {
+        Fetched::Bytes(b) => crate::document::parse_document(b).map_err(|e| invalid(e.to_string())),
+        Fetched::Text(t) => crate::document::parse_document(t.expose().as_bytes())
+            .map_err(|e| invalid(e.to_string())),
+        Fetched::Entries(_) => Err(invalid("unexpected answer for a document")),
+    }
+}
+
+fn document_key(fetched: &Fetched, field: &str) -> Result<Secret, FetchError> {
+    document_entries(fetched)?
+        .into_iter()
+        .find(|(k, _)| k == field)
+        .map(|(_, v)| v)
+        .ok_or_else(|| {
+            FetchError::new(
+                FailureKind::NotFound,
+                format!("key {field:?} not found in the document"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(variable_name("db/password").unwrap(), "DB_PASSWORD");
+        assert_eq!(variable_name("job_title").unwrap(), "JOB_TITLE");
+        assert_eq!(variable_name("a.b-c").unwrap(), "A_B_C");
+        assert_eq!(
+            variable_name("mysql/db01/mysql_hostname").unwrap(),
+            "MYSQL_DB01_MYSQL_HOSTNAME"
+        );
+        assert_eq!(variable_name("ünï").unwrap(), "_N_");
+        assert!(variable_name("").is_err());
+        assert!(variable_name("1password").is_err());
+    }
+
+    #[test]
+    fn envseal_vars_are_dropped_and_refs_split() {
+        let vars = vec![
+            ("ENVSEAL_FROM".into(), "ssm:/x/".into()),
+            ("A".into(), "plain".into()),
+            ("B".into(), "ssm:/b".into()),
+            ("C".into(), "ssm:".into()),
+        ];
+        let inherited = split_inherited(vars);
+        assert_eq!(
+            inherited.plain,
+            vec![(OsString::from("A"), OsString::from("plain"))]
+        );
+        assert_eq!(inherited.refs.len(), 1);
+        assert_eq!(inherited.refs[0].name, "B");
+        assert_eq!(inherited.failures.len(), 1);
+        assert_eq!(inherited.failures[0].variable, "C");
+    }
+}

@@ -1,0 +1,152 @@
+//! The error enum and the documented exit codes. Errors carry variable names,
+//! references and reasons — never a secret value.
+
+use std::fmt;
+
+/// envseal did not start the application: bad configuration, a malformed
+/// reference, or a secret that could not be resolved. Chosen to stay clear of
+/// 1/2 (what applications use), 126/127 (exec) and 128+N (signals).
+pub const EXIT_RESOLUTION: i32 = 111;
+/// The command was found but could not be executed.
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+/// The command was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// Why one reference failed. `?optional` forgives only [`FailureKind::NotFound`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The reference does not parse.
+    Malformed,
+    /// The secret, parameter, object or key does not exist.
+    NotFound,
+    /// The credentials may not read it.
+    AccessDenied,
+    /// KMS or content decryption failed, or the ciphertext was tampered with.
+    Decrypt,
+    /// The value exists but cannot be used (not UTF-8, NUL, not JSON, bad document…).
+    InvalidValue,
+    /// Two keys of one bundle map to the same variable, or a bundle meets a
+    /// plain variable under `--collision error`.
+    Collision,
+    /// The overall deadline passed before an answer came.
+    Timeout,
+    /// The backend for this reference is not built yet.
+    Unsupported,
+    /// Anything else the service or network said (throttling after retries, 5xx…).
+    Service,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Malformed => "malformed",
+            FailureKind::NotFound => "not-found",
+            FailureKind::AccessDenied => "access-denied",
+            FailureKind::Decrypt => "decrypt-failed",
+            FailureKind::InvalidValue => "invalid-value",
+            FailureKind::Collision => "collision",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Unsupported => "unsupported",
+            FailureKind::Service => "service-error",
+        }
+    }
+}
+
+/// A backend's answer for one request that did not produce a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    pub kind: FailureKind,
+    pub reason: String,
+}
+
+impl FetchError {
+    pub fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
+        FetchError {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// One variable (or bundle) that could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The variable name, or `--from` for a bundle as a whole.
+    pub variable: String,
+    /// The reference or source as the user wrote it.
+    pub reference: String,
+    pub kind: FailureKind,
+    pub reason: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {} ({})",
+            self.variable,
+            self.reference,
+            self.reason,
+            self.kind.as_str()
+        )
+    }
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// Flags or `ENVSEAL_*` configuration that make no sense.
+    Config(String),
+    /// One or more references could not be resolved; every one is listed.
+    Resolution(Vec<Failure>),
+    /// The command could not be executed.
+    Exec {
+        program: String,
+        not_found: bool,
+        reason: String,
+    },
+    /// Anything else that stops envseal (I/O on stdout, a failed fork…).
+    Other(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Resolution(_) | Error::Other(_) => EXIT_RESOLUTION,
+            Error::Exec {
+                not_found: true, ..
+            } => EXIT_NOT_FOUND,
+            Error::Exec { .. } => EXIT_NOT_EXECUTABLE,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(m) => write!(f, "envseal: configuration error: {m}"),
+            Error::Resolution(failures) => {
+                write!(
+                    f,
+                    "envseal: {} reference(s) could not be resolved; the application was not started",
+                    failures.len()
+                )?;
+                for failure in failures {
+                    write!(f, "\nenvseal: {failure}")?;
+                }
+                Ok(())
+            }
+            Error::Exec {
+                program, reason, ..
+            } => write!(f, "envseal: cannot execute {program:?}: {reason}"),
+            Error::Other(m) => write!(f, "envseal: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,4 @@
+//! Starting the application. Knows nothing about AWS: it receives a finished
+//! environment.
+
+pub mod exec;

@@ -1,0 +1,860 @@
+//! The reference grammar of PRODUCT.md §3 and §4, parsed into values. Pure:
+//! no AWS, no environment. Every malformed form is an error with a reason;
+//! error messages quote the reference (never a value — a reference is a
+//! pointer, not a secret).
+
+use std::fmt;
+
+/// One parsed per-variable reference (`DB_PASSWORD=ssm:/prod/db/password`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub target: Target,
+    /// `?optional`: a missing secret leaves the variable out instead of failing.
+    pub optional: bool,
+}
+
+/// What a reference points at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Ssm(SsmParam),
+    Secret(SecretRef),
+    S3(S3Ref),
+    Kms(KmsBlob),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SsmParam {
+    /// Parameter name as the API wants it (`/prod/db/password` or `plain`).
+    pub name: String,
+    /// `:VERSION` or `:LABEL`, without the colon.
+    pub selector: Option<String>,
+    /// From an ARN; `None` means the configured region.
+    pub region: Option<String>,
+}
+
+impl SsmParam {
+    /// The name with its selector, as GetParameter(s) takes it.
+    pub fn api_name(&self) -> String {
+        match &self.selector {
+            Some(s) => format!("{}:{}", self.name, s),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// One Secrets Manager secret version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretVersion {
+    /// Name, full ARN or partial ARN, as GetSecretValue takes it.
+    pub secret_id: String,
+    pub version_stage: Option<String>,
+    pub version_id: Option<String>,
+    /// From an ARN; `None` means the configured region.
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretRef {
+    pub version: SecretVersion,
+    /// `#KEY`: one top-level key of a JSON SecretString.
+    pub key: Option<String>,
+}
+
+/// How to decode an S3 object body (`?encryption=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Encryption {
+    /// Detect: envelope metadata, then KMS ciphertext, then plaintext.
+    Auto,
+    Kms,
+    Envelope,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct S3Object {
+    pub bucket: String,
+    pub key: String,
+    pub encryption: Encryption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct S3Ref {
+    pub object: S3Object,
+    /// `#NAME`: one key of the object's JSON or dotenv document.
+    pub field: Option<String>,
+}
+
+/// An inline KMS ciphertext blob (`kms:BASE64`), decoded.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KmsBlob(pub Vec<u8>);
+
+impl fmt::Debug for KmsBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KmsBlob({} bytes)", self.0.len())
+    }
+}
+
+/// A bundle source (`--from`, `ENVSEAL_FROM`), which expands to many variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub bundle: Bundle,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bundle {
+    /// Every parameter under `path` (which ends with `/`), recursively.
+    SsmPath {
+        path: String,
+        region: Option<String>,
+    },
+    /// Every top-level key of a JSON-object secret.
+    Secret(SecretVersion),
+    /// Every key of a JSON-object or dotenv document.
+    S3(S3Object),
+}
+
+/// Why a reference did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub reason: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+fn err<T>(reason: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError {
+        reason: reason.into(),
+    })
+}
+
+const ARN_PARTITIONS: [&str; 4] = ["arn:aws:", "arn:aws-cn:", "arn:aws-us-gov:", "arn:aws-iso:"];
+
+/// True when `value` is meant as a reference: it starts with one of the
+/// schemes. Such a value must then parse; a malformed one is an error, never
+/// passed through as a plain string.
+pub fn looks_like_reference(value: &str) -> bool {
+    value.starts_with("ssm:")
+        || value.starts_with("sm:")
+        || value.starts_with("s3://")
+        || value.starts_with("kms:")
+        || arn_service(value).is_some_and(|s| s == "ssm" || s == "secretsmanager")
+}
+
+fn arn_service(value: &str) -> Option<&str> {
+    ARN_PARTITIONS
+        .iter()
+        .find_map(|p| value.strip_prefix(p))
+        .and_then(|rest| rest.split(':').next())
+}
+
+/// Query options after `?`, and the `#` fragment.
+#[derive(Default)]
+struct Suffix {
+    fragment: Option<String>,
+    optional: bool,
+    version_stage: Option<String>,
+    version_id: Option<String>,
+    encryption: Option<Encryption>,
+}
+
+/// Splits `BODY[#FRAGMENT][?QUERY]` or `BODY[?QUERY][#FRAGMENT]`.
+fn split_suffix(input: &str) -> Result<(&str, Suffix), ParseError> {
+    let q = input.find('?');
+    let h = input.find('#');
+    let (body, fragment, query) = match (q, h) {
+        (None, None) => (input, None, None),
+        (None, Some(h)) => (&input[..h], Some(&input[h + 1..]), None),
+        (Some(q), None) => (&input[..q], None, Some(&input[q + 1..])),
+        (Some(q), Some(h)) if h < q => (&input[..h], Some(&input[h + 1..q]), Some(&input[q + 1..])),
+        (Some(q), Some(h)) => (&input[..q], Some(&input[h + 1..]), Some(&input[q + 1..h])),
+    };
+    let mut suffix = Suffix::default();
+    if let Some(f) = fragment {
+        if f.is_empty() {
+            return err("empty key after '#'");
+        }
+        suffix.fragment = Some(f.to_owned());
+    }
+    if let Some(query) = query {
+        if query.is_empty() {
+            return err("empty options after '?'");
+        }
+        for item in query.split('&') {
+            let (k, v) = match item.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (item, None),
+            };
+            match (k, v) {
+                ("optional", None | Some("true")) => suffix.optional = true,
+                ("optional", Some("false")) => {}
+                ("version-stage", Some(v)) if !v.is_empty() => {
+                    suffix.version_stage = Some(v.to_owned())
+                }
+                ("version-id", Some(v)) if !v.is_empty() => suffix.version_id = Some(v.to_owned()),
+                ("encryption", Some(v)) => {
+                    suffix.encryption = Some(match v {
+                        "kms" => Encryption::Kms,
+                        "envelope" => Encryption::Envelope,
+                        "none" => Encryption::None,
+                        "auto" => Encryption::Auto,
+                        _ => {
+                            return err(format!(
+                                "unknown encryption '{v}' (expected kms, envelope, none or auto)"
+                            ))
+                        }
+                    })
+                }
+                ("version-stage" | "version-id", _) => {
+                    return err(format!("option '{k}' needs a value"))
+                }
+                _ => return err(format!("unknown option '{item}'")),
+            }
+        }
+    }
+    Ok((body, suffix))
+}
+
+impl Suffix {
+    fn refuse_versions(&self, what: &str) -> Result<(), ParseError> {
+        if self.version_stage.is_some() || self.version_id.is_some() {
+            return err(format!(
+                "{what} references take no version-stage/version-id"
+            ));
+        }
+        Ok(())
+    }
+    fn refuse_encryption(&self, what: &str) -> Result<(), ParseError> {
+        if self.encryption.is_some() {
+            return err(format!(
+                "{what} references take no encryption option (only s3:// does)"
+            ));
+        }
+        Ok(())
+    }
+    fn refuse_fragment(&self, what: &str) -> Result<(), ParseError> {
+        if self.fragment.is_some() {
+            return err(format!("{what} references take no '#KEY'"));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a per-variable reference.
+pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
+    if input.chars().any(|c| c.is_control()) {
+        return err("reference contains a control character");
+    }
+    if let Some(rest) = input.strip_prefix("kms:") {
+        // base64 has no '#'; '?' is not base64 either, so the suffix split is safe.
+        let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_fragment("kms:")?;
+        suffix.refuse_versions("kms:")?;
+        suffix.refuse_encryption("kms:")?;
+        return Ok(Reference {
+            target: Target::Kms(parse_kms_blob(body)?),
+            optional: suffix.optional,
+        });
+    }
+    if let Some(rest) = input.strip_prefix("ssm:") {
+        let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_fragment("ssm:")?;
+        suffix.refuse_versions("ssm:")?;
+        suffix.refuse_encryption("ssm:")?;
+        if body.starts_with("arn:") {
+            return err("write an SSM ARN without the 'ssm:' prefix");
+        }
+        let param = parse_ssm_name_selector(body, None)?;
+        if param.name.ends_with('/') {
+            return err(
+                "a name ending in '/' is a path: use it as a bundle (--from / ENVSEAL_FROM)",
+            );
+        }
+        return Ok(Reference {
+            target: Target::Ssm(param),
+            optional: suffix.optional,
+        });
+    }
+    if let Some(rest) = input.strip_prefix("sm:") {
+        let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_encryption("sm:")?;
+        let (mut version, arn_key) = if arn_service(body) == Some("secretsmanager") {
+            parse_sm_arn(body)?
+        } else {
+            (parse_secret_name(body)?, None)
+        };
+        let key = merge_option("JSON key", arn_key, suffix.fragment)?;
+        version.version_stage =
+            merge_option("version stage", version.version_stage, suffix.version_stage)?;
+        version.version_id = merge_option("version id", version.version_id, suffix.version_id)?;
+        return Ok(Reference {
+            target: Target::Secret(SecretRef { version, key }),
+            optional: suffix.optional,
+        });
+    }
+    if let Some(rest) = input.strip_prefix("s3://") {
+        let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_versions("s3://")?;
+        let object = parse_s3_object(body, suffix.encryption)?;
+        if object.key.ends_with('/') {
+            return err("an S3 key ending in '/' is a prefix, not an object");
+        }
+        return Ok(Reference {
+            target: Target::S3(S3Ref {
+                object,
+                field: suffix.fragment,
+            }),
+            optional: suffix.optional,
+        });
+    }
+    match arn_service(input) {
+        Some("ssm") => {
+            let (body, suffix) = split_suffix(input)?;
+            suffix.refuse_fragment("SSM ARN")?;
+            suffix.refuse_versions("SSM ARN")?;
+            suffix.refuse_encryption("SSM ARN")?;
+            let param = parse_ssm_arn(body)?;
+            if param.name.ends_with('/') {
+                return err(
+                    "an ARN ending in '/' is a path: use it as a bundle (--from / ENVSEAL_FROM)",
+                );
+            }
+            Ok(Reference {
+                target: Target::Ssm(param),
+                optional: suffix.optional,
+            })
+        }
+        Some("secretsmanager") => {
+            let (body, suffix) = split_suffix(input)?;
+            suffix.refuse_encryption("Secrets Manager ARN")?;
+            let (mut version, arn_key) = parse_sm_arn(body)?;
+            let key = merge_option("JSON key", arn_key, suffix.fragment)?;
+            version.version_stage =
+                merge_option("version stage", version.version_stage, suffix.version_stage)?;
+            version.version_id = merge_option("version id", version.version_id, suffix.version_id)?;
+            Ok(Reference {
+                target: Target::Secret(SecretRef { version, key }),
+                optional: suffix.optional,
+            })
+        }
+        _ => err("not a reference (expected ssm:, sm:, s3://, kms: or an SSM/Secrets Manager ARN)"),
+    }
+}
+
+/// Parses a bundle source.
+pub fn parse_source(input: &str) -> Result<Source, ParseError> {
+    let input = input.trim();
+    if input.chars().any(|c| c.is_control()) {
+        return err("source contains a control character");
+    }
+    if input.is_empty() {
+        return err("empty source");
+    }
+    if input.starts_with("kms:") {
+        return err("kms: is a single value; it cannot be a bundle");
+    }
+    if let Some(rest) = input.strip_prefix("ssm:") {
+        let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_fragment("ssm: path")?;
+        suffix.refuse_versions("ssm: path")?;
+        suffix.refuse_encryption("ssm: path")?;
+        return Ok(Source {
+            bundle: Bundle::SsmPath {
+                path: parse_ssm_path(body)?,
+                region: None,
+            },
+            optional: suffix.optional,
+        });
+    }
+    let (body, suffix) = if let Some(rest) = input.strip_prefix("sm:") {
+        split_suffix(rest)?
+    } else if let Some(rest) = input.strip_prefix("s3://") {
+        let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_fragment("s3:// bundle")?;
+        suffix.refuse_versions("s3://")?;
+        return Ok(Source {
+            bundle: Bundle::S3(parse_s3_object(body, suffix.encryption)?),
+            optional: suffix.optional,
+        });
+    } else {
+        split_suffix(input)?
+    };
+    match arn_service(body) {
+        Some("ssm") => {
+            suffix.refuse_fragment("SSM ARN")?;
+            suffix.refuse_versions("SSM ARN")?;
+            suffix.refuse_encryption("SSM ARN")?;
+            let param = parse_ssm_arn(body)?;
+            if param.selector.is_some() {
+                return err("a path bundle takes no version or label");
+            }
+            Ok(Source {
+                bundle: Bundle::SsmPath {
+                    path: parse_ssm_path(&param.name)?,
+                    region: param.region,
+                },
+                optional: suffix.optional,
+            })
+        }
+        _ if input.starts_with("sm:") || arn_service(body) == Some("secretsmanager") => {
+            suffix.refuse_fragment("sm: bundle")?;
+            suffix.refuse_encryption("sm:")?;
+            let mut version = if arn_service(body) == Some("secretsmanager") {
+                let (version, key) = parse_sm_arn(body)?;
+                if key.is_some() {
+                    return err("a bundle takes the whole secret: remove the JSON key");
+                }
+                version
+            } else {
+                parse_secret_name(body)?
+            };
+            version.version_stage =
+                merge_option("version stage", version.version_stage, suffix.version_stage)?;
+            version.version_id = merge_option("version id", version.version_id, suffix.version_id)?;
+            Ok(Source {
+                bundle: Bundle::Secret(version),
+                optional: suffix.optional,
+            })
+        }
+        _ => err("not a bundle source (expected ssm:/PATH/, sm:SECRET, s3://BUCKET/KEY or an ARN)"),
+    }
+}
+
+fn merge_option(
+    what: &str,
+    a: Option<String>,
+    b: Option<String>,
+) -> Result<Option<String>, ParseError> {
+    match (a, b) {
+        (Some(_), Some(_)) => err(format!("{what} given twice")),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn parse_kms_blob(body: &str) -> Result<KmsBlob, ParseError> {
+    use base64::Engine;
+    if body.is_empty() {
+        return err("empty kms: ciphertext");
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(body))
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(body))
+        .map_err(|_| ParseError {
+            reason: "kms: ciphertext is not valid base64".into(),
+        })?;
+    if bytes.is_empty() {
+        return err("empty kms: ciphertext");
+    }
+    Ok(KmsBlob(bytes))
+}
+
+fn valid_ssm_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')
+}
+
+/// `NAME`, `NAME:VERSION` or `NAME:LABEL`.
+fn parse_ssm_name_selector(body: &str, region: Option<String>) -> Result<SsmParam, ParseError> {
+    let (name, selector) = match body.split_once(':') {
+        Some((n, s)) => (n, Some(s)),
+        None => (body, None),
+    };
+    validate_ssm_name(name)?;
+    let selector = match selector {
+        None => None,
+        Some("") => return err("empty version or label after ':'"),
+        Some(s) if s.contains(':') => return err("more than one ':' after the parameter name"),
+        Some(s) if s.chars().all(|c| c.is_ascii_digit()) => {
+            if s.len() > 18 || s.starts_with('0') {
+                return err("parameter version must be a positive number");
+            }
+            Some(s.to_owned())
+        }
+        Some(s) => {
+            if s.len() > 100
+                || s.starts_with(|c: char| c.is_ascii_digit())
+                || !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            {
+                return err(format!("invalid parameter label '{s}'"));
+            }
+            Some(s.to_owned())
+        }
+    };
+    Ok(SsmParam {
+        name: name.to_owned(),
+        selector,
+        region,
+    })
+}
+
+fn validate_ssm_name(name: &str) -> Result<(), ParseError> {
+    if name.is_empty() {
+        return err("empty parameter name");
+    }
+    if name.len() > 2048 {
+        return err("parameter name longer than 2048 characters");
+    }
+    if let Some(c) = name.chars().find(|c| !valid_ssm_char(*c)) {
+        return err(format!("invalid character {c:?} in parameter name"));
+    }
+    if name.contains("//") {
+        return err("parameter name contains '//'");
+    }
+    if name.contains('/') && !name.starts_with('/') {
+        return err("a parameter name with a path must start with '/'");
+    }
+    Ok(())
+}
+
+fn parse_ssm_path(body: &str) -> Result<String, ParseError> {
+    if !body.starts_with('/') {
+        return err("an SSM path bundle starts with '/' (ssm:/PATH/)");
+    }
+    if body.contains(':') {
+        return err("an SSM path bundle takes no version or label");
+    }
+    validate_ssm_name(body)?;
+    let mut path = body.to_owned();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// Splits `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` (RESOURCE may hold ':').
+fn split_arn(arn: &str) -> Result<(&str, &str, &str), ParseError> {
+    let mut parts = arn.splitn(6, ':');
+    let (_arn, _partition, _service) = (parts.next(), parts.next(), parts.next());
+    let region = parts.next().unwrap_or("");
+    let account = parts.next().unwrap_or("");
+    let Some(resource) = parts.next() else {
+        return err("ARN has too few fields (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)");
+    };
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return err("ARN has no valid region");
+    }
+    Ok((region, account, resource))
+}
+
+fn parse_ssm_arn(arn: &str) -> Result<SsmParam, ParseError> {
+    let (region, _account, resource) = split_arn(arn)?;
+    let Some(rest) = resource.strip_prefix("parameter") else {
+        return err("SSM ARN resource must be parameter/NAME");
+    };
+    let body = match rest.strip_prefix('/') {
+        // `parameter/a/b` is `/a/b`; `parameter/a` is `a`.
+        Some(r) if r.contains('/') => format!("/{r}"),
+        Some(r) => r.to_owned(),
+        None => return err("SSM ARN resource must be parameter/NAME"),
+    };
+    parse_ssm_name_selector(&body, Some(region.to_owned()))
+}
+
+fn parse_secret_name(body: &str) -> Result<SecretVersion, ParseError> {
+    if body.is_empty() {
+        return err("empty secret id");
+    }
+    if body.len() > 2048 {
+        return err("secret id longer than 2048 characters");
+    }
+    if let Some(c) = body
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-:".contains(*c)))
+    {
+        return err(format!("invalid character {c:?} in secret id"));
+    }
+    if body.contains(':') {
+        return err("a secret name takes no ':' (use #KEY and ?version-stage=, or the full ARN)");
+    }
+    Ok(SecretVersion {
+        secret_id: body.to_owned(),
+        version_stage: None,
+        version_id: None,
+        region: None,
+    })
+}
+
+/// `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:KEY[:STAGE[:VERSION_ID]]]`.
+fn parse_sm_arn(arn: &str) -> Result<(SecretVersion, Option<String>), ParseError> {
+    let (region, _account, resource) = split_arn(arn)?;
+    let Some(rest) = resource.strip_prefix("secret:") else {
+        return err("Secrets Manager ARN resource must be secret:NAME");
+    };
+    let fields: Vec<&str> = rest.split(':').collect();
+    if fields.len() > 4 {
+        return err("Secrets Manager ARN has more than NAME:KEY:STAGE:VERSION_ID after 'secret:'");
+    }
+    let name = fields[0];
+    parse_secret_name(name)?;
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .filter(|s| !s.is_empty())
+            .map(|s| (*s).to_owned())
+    };
+    // The id passed to the API is the ARN up to the name.
+    let id_len = arn.len() - rest.len() + name.len();
+    Ok((
+        SecretVersion {
+            secret_id: arn[..id_len].to_owned(),
+            version_stage: field(2),
+            version_id: field(3),
+            region: Some(region.to_owned()),
+        },
+        field(1),
+    ))
+}
+
+fn parse_s3_object(body: &str, encryption: Option<Encryption>) -> Result<S3Object, ParseError> {
+    let Some((bucket, key)) = body.split_once('/') else {
+        return err("expected s3://BUCKET/KEY");
+    };
+    if bucket.len() < 3
+        || bucket.len() > 63
+        || !bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        || !bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return err(format!("invalid bucket name '{bucket}'"));
+    }
+    if key.is_empty() {
+        return err("empty object key (expected s3://BUCKET/KEY)");
+    }
+    if key.len() > 1024 {
+        return err("object key longer than 1024 bytes");
+    }
+    Ok(S3Object {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        encryption: encryption.unwrap_or(Encryption::Auto),
+    })
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Ssm(p) => write!(f, "ssm:{}", p.api_name()),
+            Target::Secret(s) => write!(f, "sm:{}", s.version.secret_id),
+            Target::S3(s) => write!(f, "s3://{}/{}", s.object.bucket, s.object.key),
+            Target::Kms(_) => f.write_str("kms:…"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssm(name: &str, selector: Option<&str>, region: Option<&str>) -> Target {
+        Target::Ssm(SsmParam {
+            name: name.into(),
+            selector: selector.map(Into::into),
+            region: region.map(Into::into),
+        })
+    }
+
+    fn reason(input: &str) -> String {
+        parse_reference(input).unwrap_err().reason
+    }
+
+    #[test]
+    fn ssm_forms() {
+        let r = parse_reference("ssm:/prod/db/password").unwrap();
+        assert_eq!(r.target, ssm("/prod/db/password", None, None));
+        assert!(!r.optional);
+        assert_eq!(
+            parse_reference("ssm:/prod/db:3").unwrap().target,
+            ssm("/prod/db", Some("3"), None)
+        );
+        assert_eq!(
+            parse_reference("ssm:plain:live").unwrap().target,
+            ssm("plain", Some("live"), None)
+        );
+        let r = parse_reference("ssm:/a/b?optional").unwrap();
+        assert!(r.optional);
+        assert_eq!(r.target, ssm("/a/b", None, None));
+        assert!(parse_reference("ssm:/a/b:2&optional").is_err()); // '&' only inside '?…'
+        assert!(parse_reference("ssm:/a/b:2?version-stage=x&optional").is_err());
+    }
+
+    #[test]
+    fn ssm_arn() {
+        let r = parse_reference("arn:aws:ssm:eu-west-1:123456789012:parameter/prod/db/pw").unwrap();
+        assert_eq!(r.target, ssm("/prod/db/pw", None, Some("eu-west-1")));
+        let r = parse_reference("arn:aws:ssm:eu-west-1:123456789012:parameter/plain:4?optional")
+            .unwrap();
+        assert_eq!(r.target, ssm("plain", Some("4"), Some("eu-west-1")));
+        assert!(r.optional);
+    }
+
+    #[test]
+    fn ssm_malformed() {
+        assert_eq!(reason("ssm:"), "empty parameter name");
+        assert!(reason("ssm:/a/b:").contains("empty version"));
+        assert!(reason("ssm:/a b").contains("invalid character"));
+        assert!(reason("ssm:/a/b#x").contains("no '#KEY'"));
+        assert!(reason("ssm:/a/b/").contains("bundle"));
+        assert!(reason("ssm:/a/b:1:2").contains("more than one"));
+        assert!(reason("ssm:/a/b:01").contains("positive"));
+        assert!(reason("ssm:/a?bogus").contains("unknown option"));
+        assert!(reason("ssm:a/b").contains("must start with '/'"));
+        assert!(reason("ssm:/a//b").contains("//"));
+        assert!(reason("arn:aws:ssm::1:parameter/x").contains("region"));
+        assert!(reason("arn:aws:ssm:us-east-1:1:document/x").contains("parameter/NAME"));
+        assert!(reason("ssm:/a/b\n").contains("control"));
+    }
+
+    #[test]
+    fn sm_forms() {
+        let r = parse_reference("sm:prod/api#TOKEN").unwrap();
+        let Target::Secret(s) = r.target else {
+            panic!()
+        };
+        assert_eq!(s.version.secret_id, "prod/api");
+        assert_eq!(s.key.as_deref(), Some("TOKEN"));
+        assert_eq!(s.version.version_stage, None);
+
+        let r = parse_reference("sm:prod/api?version-stage=AWSPREVIOUS#TOKEN").unwrap();
+        let Target::Secret(s) = r.target else {
+            panic!()
+        };
+        assert_eq!(s.version.version_stage.as_deref(), Some("AWSPREVIOUS"));
+        assert_eq!(s.key.as_deref(), Some("TOKEN"));
+
+        let r = parse_reference("sm:prod/api#TOKEN?version-id=abc&optional").unwrap();
+        assert!(r.optional);
+        let Target::Secret(s) = r.target else {
+            panic!()
+        };
+        assert_eq!(s.version.version_id.as_deref(), Some("abc"));
+        assert_eq!(s.key.as_deref(), Some("TOKEN"));
+    }
+
+    #[test]
+    fn sm_ecs_arn() {
+        let arn = "arn:aws:secretsmanager:us-west-2:123456789012:secret:dev/likz/api-AbCdEf";
+        let r = parse_reference(&format!("{arn}:TOKEN::")).unwrap();
+        let Target::Secret(s) = r.target else {
+            panic!()
+        };
+        assert_eq!(s.version.secret_id, arn);
+        assert_eq!(s.version.region.as_deref(), Some("us-west-2"));
+        assert_eq!(s.key.as_deref(), Some("TOKEN"));
+        assert_eq!(s.version.version_stage, None);
+
+        let r = parse_reference(&format!("{arn}::AWSPREVIOUS:")).unwrap();
+        let Target::Secret(s) = r.target else {
+            panic!()
+        };
+        assert_eq!(s.key, None);
+        assert_eq!(s.version.version_stage.as_deref(), Some("AWSPREVIOUS"));
+
+        let r = parse_reference(&format!("{arn}:K:AWSCURRENT:vid")).unwrap();
+        let Target::Secret(s) = r.target else {
+            panic!()
+        };
+        assert_eq!(s.version.version_id.as_deref(), Some("vid"));
+
+        // sm: + ARN is the same thing
+        let r2 = parse_reference(&format!("sm:{arn}#TOKEN")).unwrap();
+        let Target::Secret(s2) = r2.target else {
+            panic!()
+        };
+        assert_eq!(s2.version.secret_id, arn);
+        assert_eq!(s2.key.as_deref(), Some("TOKEN"));
+
+        assert!(parse_reference(&format!("{arn}:a:b:c:d")).is_err());
+        assert!(parse_reference(&format!("{arn}:K#K"))
+            .unwrap_err()
+            .reason
+            .contains("twice"));
+    }
+
+    #[test]
+    fn sm_malformed() {
+        assert_eq!(reason("sm:"), "empty secret id");
+        assert!(reason("sm:a#").contains("empty key"));
+        assert!(reason("sm:a?version-stage").contains("needs a value"));
+        assert!(reason("sm:a b").contains("invalid character"));
+        assert!(reason("sm:a:b").contains("':'"));
+        assert!(reason("sm:a?encryption=kms").contains("encryption"));
+    }
+
+    #[test]
+    fn s3_forms() {
+        let r = parse_reference("s3://cfg-bucket/myapp/prod.env#DB_URL?encryption=kms").unwrap();
+        let Target::S3(s) = r.target else { panic!() };
+        assert_eq!(s.object.bucket, "cfg-bucket");
+        assert_eq!(s.object.key, "myapp/prod.env");
+        assert_eq!(s.object.encryption, Encryption::Kms);
+        assert_eq!(s.field.as_deref(), Some("DB_URL"));
+        assert!(reason("s3://Bad_Bucket/k").contains("bucket"));
+        assert!(reason("s3://bucket").contains("s3://BUCKET/KEY"));
+        assert!(reason("s3://bucket/").contains("empty object key"));
+        assert!(reason("s3://bucket/k?encryption=rot13").contains("unknown encryption"));
+    }
+
+    #[test]
+    fn kms_forms() {
+        let r = parse_reference("kms:AQIDBA==").unwrap();
+        assert_eq!(r.target, Target::Kms(KmsBlob(vec![1, 2, 3, 4])));
+        assert!(reason("kms:not base64!").contains("base64"));
+        assert!(reason("kms:").contains("empty"));
+        assert!(reason("kms:AQID#x").contains("'#KEY'"));
+    }
+
+    #[test]
+    fn detection() {
+        assert!(looks_like_reference("ssm:/x"));
+        assert!(looks_like_reference(
+            "arn:aws:secretsmanager:us-east-1:1:secret:x"
+        ));
+        assert!(looks_like_reference(
+            "arn:aws-cn:ssm:cn-north-1:1:parameter/x"
+        ));
+        assert!(!looks_like_reference("arn:aws:iam::1:role/x"));
+        assert!(!looks_like_reference("postgres://host/db"));
+        assert!(!looks_like_reference("plain"));
+    }
+
+    #[test]
+    fn sources() {
+        let s = parse_source("ssm:/myapp/prod").unwrap();
+        assert_eq!(
+            s.bundle,
+            Bundle::SsmPath {
+                path: "/myapp/prod/".into(),
+                region: None
+            }
+        );
+        let s = parse_source("arn:aws:ssm:eu-west-1:1:parameter/myapp/prod/").unwrap();
+        assert_eq!(
+            s.bundle,
+            Bundle::SsmPath {
+                path: "/myapp/prod/".into(),
+                region: Some("eu-west-1".into())
+            }
+        );
+        let s = parse_source("sm:prod/api?optional").unwrap();
+        assert!(s.optional);
+        assert!(matches!(s.bundle, Bundle::Secret(_)));
+        let s = parse_source(" s3://cfg-bucket/myapp/prod.env ").unwrap();
+        assert!(matches!(s.bundle, Bundle::S3(_)));
+        assert!(parse_source("ssm:relative/").is_err());
+        assert!(parse_source("sm:prod/api#KEY").is_err());
+        assert!(parse_source("kms:AQID").is_err());
+        assert!(parse_source("https://x").is_err());
+        assert!(parse_source("").is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! Runs a [`Plan`]: loads the AWS configuration (only now, and only if there
+//! is something to fetch), drives every backend concurrently on one
+//! current-thread runtime, and enforces the overall deadline. Whatever has
+//! not answered when the deadline passes is reported as timed out.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use crate::aws::Aws;
+use crate::backend::{self, Answer, Sink};
+use crate::error::{FailureKind, FetchError};
+use crate::plan::{Plan, Request};
+
+pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
+    if plan.is_empty() {
+        return HashMap::new();
+    }
+    let started = Instant::now();
+    let sink = Sink::default();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let err = FetchError::new(
+                FailureKind::Service,
+                format!("cannot start the I/O runtime: {e}"),
+            );
+            return plan
+                .requests()
+                .into_iter()
+                .map(|r| (r, Err(err.clone())))
+                .collect();
+        }
+    };
+    let timed_out = runtime.block_on(async {
+        tokio::time::timeout(deadline, run(plan, &sink))
+            .await
+            .is_err()
+    });
+    // Drop the runtime (and with it every connection) before returning.
+    drop(runtime);
+    let mut answers = sink.into_inner();
+    for request in plan.requests() {
+        answers.entry(request).or_insert_with(|| {
+            Err(FetchError::new(
+                FailureKind::Timeout,
+                if timed_out {
+                    format!(
+                        "no answer within the {} deadline",
+                        crate::config::format_duration(deadline)
+                    )
+                } else {
+                    "no answer".to_owned()
+                },
+            ))
+        });
+    }
+    debug!(
+        requests = plan.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        timed_out,
+        "resolution finished"
+    );
+    answers
+}
+
+async fn run(plan: &Plan, sink: &Sink) {
+    let aws = Aws::load().await;
+    let unsupported = |requests: Vec<Request>, what: &str| {
+        for r in requests {
+            sink.put(
+                r,
+                Err(FetchError::new(
+                    FailureKind::Unsupported,
+                    format!("{what} references are not supported yet"),
+                )),
+            );
+        }
+    };
+    unsupported(
+        plan.s3_objects.iter().cloned().map(Request::S3).collect(),
+        "s3://",
+    );
+    unsupported(
+        plan.kms_blobs.iter().cloned().map(Request::Kms).collect(),
+        "kms:",
+    );
+    tokio::join!(
+        backend::ssm::fetch(&aws, &plan.ssm_params, &plan.ssm_paths, sink),
+        backend::secrets_manager::fetch(&aws, &plan.secrets, sink),
+    );
+}

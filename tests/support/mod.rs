@@ -1,0 +1,584 @@
+//! Test support shared by envseal's integration tests (`mod support;`).
+//!
+//! - [`Moto`]: a private `moto_server` on a free loopback port, killed on drop,
+//!   plus boto3 calls against it through `tests/support/aws.py`.
+//! - [`Moto::envseal`] / [`envseal_bare`]: the binary under test with a cleared
+//!   environment.
+//! - [`run`]: run a command with a watchdog and capture its output.
+//!
+//! Only std and serde_json are used.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// How `moto_server` is installed when missing (also printed by the panic).
+pub const MOTO_INSTALL_HINT: &str = "pip install 'moto[server]' boto3";
+
+/// Path of the boto3 helper script.
+pub const AWS_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/aws.py");
+
+/// moto's default account id.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// How long [`run`] lets a command run before killing it.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+const LOG_TAIL_BYTES: usize = 16 * 1024;
+
+/// A `moto_server` process on `127.0.0.1:PORT`, killed (and reaped) on drop.
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    pub port: u16,
+    child: Child,
+    log: Arc<Mutex<VecDeque<u8>>>,
+    iam_enforced: AtomicBool,
+}
+
+impl Moto {
+    /// Start a fresh moto server and wait until it answers HTTP.
+    ///
+    /// Panics (never skips) when `moto_server` is not on PATH.
+    pub fn start() -> Moto {
+        let exe = find_on_path("moto_server")
+            .unwrap_or_else(|| panic!("moto_server not found: {MOTO_INSTALL_HINT}"));
+        let mut last_error = String::new();
+        // The port is free when we pick it but another process (a parallel
+        // test) may grab it before moto binds: retry with a new port then.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&exe)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", exe.display()));
+            let log = Arc::new(Mutex::new(VecDeque::new()));
+            drain(child.stdout.take().unwrap(), Arc::clone(&log));
+            drain(child.stderr.take().unwrap(), Arc::clone(&log));
+            let mut moto = Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                port,
+                child,
+                log,
+                iam_enforced: AtomicBool::new(false),
+            };
+            match moto.wait_ready() {
+                Ok(()) => return moto,
+                Err(e) => last_error = e, // dropping `moto` kills the process
+            }
+        }
+        panic!("moto_server did not start: {last_error}");
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            // Only trust an answer while *our* process is alive: if it died
+            // (port taken), whatever answers on the port is someone else.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                thread::sleep(Duration::from_millis(50)); // let the drain threads finish
+                return Err(format!(
+                    "moto_server exited with {status} on port {}:\n{}",
+                    self.port,
+                    self.log_tail()
+                ));
+            }
+            // A unique query string: werkzeug logs each request line on
+            // stderr, which proves that the answer came from our process.
+            static PROBES: AtomicU64 = AtomicU64::new(0);
+            let n = PROBES.fetch_add(1, Ordering::SeqCst);
+            let probe = format!("/moto-api/?probe={}-{}-{n}", std::process::id(), self.port);
+            if http_request(self.port, "GET", &probe, None, b"", Duration::from_secs(2)).is_ok() {
+                let seen = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < seen {
+                    if self.log_tail().contains(&probe) {
+                        return Ok(());
+                    }
+                    if let Ok(Some(_)) = self.child.try_wait() {
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+                // Alive but the request log is silent (quieter moto?): accept.
+                if let Ok(None) = self.child.try_wait() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "moto_server on port {} did not answer within {:?}:\n{}",
+                    self.port,
+                    STARTUP_TIMEOUT,
+                    self.log_tail()
+                ));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last lines moto wrote (request log, tracebacks) — for diagnostics.
+    pub fn log_tail(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let bytes: Vec<u8> = log.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// One boto3 call: `boto3.client(service).method(**args)`. Panics on error.
+    pub fn call(&self, service: &str, method: &str, args: Value) -> Value {
+        self.calls(json!([{"service": service, "method": method, "args": args}]))
+            .pop()
+            .expect("aws.py returned no result")
+    }
+
+    /// One boto3 call; `Err("Code: message")` instead of a panic on an AWS error.
+    pub fn try_call(&self, service: &str, method: &str, args: Value) -> Result<Value, String> {
+        let result = self
+            .calls(json!([{
+                "service": service, "method": method, "args": args, "allow_error": true
+            }]))
+            .pop()
+            .expect("aws.py returned no result");
+        match result.get("$error") {
+            Some(e) => Err(format!(
+                "{}: {} (HTTP {})",
+                e["code"].as_str().unwrap_or(""),
+                e["message"].as_str().unwrap_or(""),
+                e["status"]
+            )),
+            None => Ok(result),
+        }
+    }
+
+    /// Several boto3 calls in one python process (much faster than many
+    /// [`Moto::call`]s). `ops` is an array of
+    /// `{"service", "method", "args", ["region"], ["credentials": {"key", "secret"}], ["allow_error"]}`.
+    /// In args `{"$b64": "..."}` becomes bytes; bytes in results come back the same way.
+    pub fn calls(&self, ops: Value) -> Vec<Value> {
+        assert!(ops.is_array(), "Moto::calls takes a JSON array of ops");
+        let input = serde_json::to_vec(&ops).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(AWS_PY).arg(&self.endpoint);
+        let out = run_with_stdin(&mut cmd, &input);
+        if out.code != Some(0) {
+            panic!(
+                "aws.py failed (exit {:?}) for {}:\n{}{}",
+                out.code,
+                summarize_ops(&ops),
+                out.stderr,
+                if out.stderr.contains("No module named") {
+                    format!("\nhint: {MOTO_INSTALL_HINT}")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        match serde_json::from_str(&out.stdout) {
+            Ok(Value::Array(results)) => results,
+            _ => panic!(
+                "aws.py printed something that is not a JSON array:\n{}",
+                out.stdout
+            ),
+        }
+    }
+
+    /// Turn IAM enforcement on: every later request must be signed by a
+    /// known IAM user whose policies allow the action.
+    pub fn enforce_iam(&self) {
+        self.reset_auth("0");
+        self.iam_enforced.store(true, Ordering::SeqCst);
+    }
+
+    /// Turn IAM enforcement off again (moto's default).
+    pub fn relax_iam(&self) {
+        self.reset_auth("inf");
+        self.iam_enforced.store(false, Ordering::SeqCst);
+    }
+
+    fn reset_auth(&self, count: &str) {
+        let (status, body) = http_request(
+            self.port,
+            "POST",
+            "/moto-api/reset-auth",
+            Some("text/plain"),
+            count.as_bytes(),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("POST /moto-api/reset-auth: {e}"));
+        assert_eq!(status, 200, "POST /moto-api/reset-auth {count}: {body}");
+    }
+
+    /// Create an IAM user with one managed policy and an access key; returns
+    /// `(access_key_id, secret_access_key)`. `policy` is a policy document
+    /// (object, or a JSON string). Works with IAM enforcement on or off
+    /// (enforcement is lifted for the duration of the IAM calls).
+    pub fn create_user_with_policy(&self, user: &str, policy: Value) -> (String, String) {
+        let was_enforced = self.iam_enforced.load(Ordering::SeqCst);
+        if was_enforced {
+            self.relax_iam();
+        }
+        let document = match policy {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let r = self.calls(json!([
+            {"service": "iam", "method": "create_user", "args": {"UserName": user}},
+            {"service": "iam", "method": "create_policy",
+             "args": {"PolicyName": format!("{user}-policy"), "PolicyDocument": document}},
+            {"service": "iam", "method": "create_access_key", "args": {"UserName": user}},
+        ]));
+        let policy_arn = r[1]["Policy"]["Arn"]
+            .as_str()
+            .expect("policy ARN")
+            .to_owned();
+        self.call(
+            "iam",
+            "attach_user_policy",
+            json!({"UserName": user, "PolicyArn": policy_arn}),
+        );
+        let key = &r[2]["AccessKey"];
+        let id = key["AccessKeyId"].as_str().expect("AccessKeyId").to_owned();
+        let secret = key["SecretAccessKey"]
+            .as_str()
+            .expect("SecretAccessKey")
+            .to_owned();
+        if was_enforced {
+            self.enforce_iam();
+        }
+        (id, secret)
+    }
+
+    /// The envseal binary with a cleared environment pointing at this moto:
+    /// PATH, AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_EC2_METADATA_DISABLED.
+    pub fn envseal(&self) -> Command {
+        let mut cmd = envseal_bare();
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd
+    }
+
+    /// Like [`Moto::envseal`] but signed as the given IAM user.
+    pub fn envseal_as(&self, key: &(String, String)) -> Command {
+        let mut cmd = self.envseal();
+        cmd.env("AWS_ACCESS_KEY_ID", &key.0)
+            .env("AWS_SECRET_ACCESS_KEY", &key.1);
+        cmd
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The envseal binary with only `PATH=/usr/bin:/bin` in its environment.
+pub fn envseal_bare() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_envseal"));
+    cmd.env_clear().env("PATH", "/usr/bin:/bin");
+    cmd
+}
+
+/// Outcome of [`run`].
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Exit code; `None` when killed by a signal (see `signal`).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// The signal that killed the process, if any.
+    pub signal: Option<i32>,
+}
+
+impl Run {
+    /// Panic with the full output unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit status\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// `NAME=VALUE` lines of stdout (see [`env_lines`]).
+    pub fn env(&self) -> BTreeMap<String, String> {
+        env_lines(&self.stdout)
+    }
+}
+
+/// Run `cmd` with stdin from /dev/null, capturing stdout and stderr.
+/// Kills it and panics after [`RUN_TIMEOUT`].
+pub fn run(cmd: &mut Command) -> Run {
+    run_inner(cmd, None, RUN_TIMEOUT)
+}
+
+/// Like [`run`], feeding `input` on stdin.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
+    run_inner(cmd, Some(input), RUN_TIMEOUT)
+}
+
+/// Like [`run`] with another watchdog limit.
+pub fn run_timeout(cmd: &mut Command, timeout: Duration) -> Run {
+    run_inner(cmd, None, timeout)
+}
+
+fn run_inner(cmd: &mut Command, input: Option<&[u8]>, timeout: Duration) -> Run {
+    let deadline = Instant::now() + timeout;
+    let mut child = cmd
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // A writer thread, so that a child that does not read cannot block us.
+        thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => panic!("waiting for {cmd:?}: {e}"),
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = recv_until(&stdout, Instant::now() + Duration::from_secs(1));
+            let err = recv_until(&stderr, Instant::now() + Duration::from_secs(1));
+            panic!(
+                "{cmd:?} did not finish within {timeout:?}; killed\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+            );
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    // A grandchild may keep the pipes open: do not wait for EOF forever.
+    let grace = Instant::now() + Duration::from_secs(5);
+    let stdout = recv_until(&stdout, grace);
+    let stderr = recv_until(&stderr, grace);
+    Run {
+        code: status.code(),
+        stdout,
+        stderr,
+        signal: signal_of(status),
+    }
+}
+
+fn signal_of(status: ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+/// Parse `NAME=VALUE` lines as printed by `/usr/bin/env` (values without
+/// newlines; lines without `=` are ignored; a later duplicate wins).
+pub fn env_lines(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// Base64 (standard alphabet, padded) — for `{"$b64": ...}` arguments.
+pub fn b64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decode standard base64 (as in `{"$b64": ...}` results). Panics on bad input.
+pub fn unb64(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => panic!("invalid base64 character {:?}", c as char),
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// `{"$b64": "..."}` for bytes in aws.py arguments.
+pub fn bytes_arg(bytes: &[u8]) -> Value {
+    json!({ "$b64": b64(bytes) })
+}
+
+/// The bytes of a `{"$b64": "..."}` result value. Panics if it is not one.
+pub fn bytes_of(value: &Value) -> Vec<u8> {
+    let text = value["$b64"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a {{\"$b64\": ...}} value: {value}"));
+    unb64(text)
+}
+
+// ---------------------------------------------------------------- internals
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().unwrap().port()
+}
+
+fn drain(mut pipe: impl Read + Send + 'static, log: Arc<Mutex<VecDeque<u8>>>) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut log = log.lock().unwrap();
+                    log.extend(&buf[..n]);
+                    let excess = log.len().saturating_sub(LOG_TAIL_BYTES);
+                    log.drain(..excess);
+                }
+            }
+        }
+    });
+}
+
+fn collect(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+fn recv_until(rx: &mpsc::Receiver<Vec<u8>>, deadline: Instant) -> String {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(wait) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::from("<output still open: a child process kept the pipe>"),
+    }
+}
+
+/// Minimal HTTP/1.1 client (Connection: close). Returns (status, body).
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(ct) = content_type {
+        request.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    stream.write_all(body).map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP response: {head:?}"))?;
+    Ok((status, body.to_owned()))
+}
+
+fn summarize_ops(ops: &Value) -> String {
+    ops.as_array()
+        .map(|ops| {
+            ops.iter()
+                .map(|op| {
+                    format!(
+                        "{}.{}",
+                        op["service"].as_str().unwrap_or("?"),
+                        op["method"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
