@@ -54,7 +54,7 @@ fn path_lookup_and_arguments_reach_the_command() {
 
 #[test]
 fn exec_keeps_the_pid() {
-    let mut child = envseal_bare()
+    let child = envseal_bare()
         .args(["exec", "--", "sh", "-c", "echo $$"])
         .stdout(std::process::Stdio::piped())
         .spawn()
