@@ -37,6 +37,70 @@ pub enum Command {
         after_help = "This command prints secret values to stdout; do not run it where stdout is logged.\n\nExample:\n  eval \"$(envseal export --from ssm:/myapp/dev/)\""
     )]
     Export(ExportArgs),
+    /// Print the least-privilege IAM policy (JSON) that the configured references need.
+    #[command(
+        after_help = "Example:\n  DB_PASSWORD=ssm:/prod/db/password envseal policy --from ssm:/myapp/prod/ > policy.json"
+    )]
+    Policy(PolicyArgs),
+    /// Encrypt a dotenv/JSON document client-side with KMS and upload it (S3 encryption client V2 format).
+    #[command(
+        after_help = "Example:\n  envseal push s3://cfg-bucket/myapp/prod.env --kms-key alias/myapp prod.env"
+    )]
+    Push(PushArgs),
+    /// Download and decrypt a document to stdout. THIS PRINTS SECRET VALUES.
+    #[command(after_help = "Example:\n  envseal pull s3://cfg-bucket/myapp/prod.env > prod.env")]
+    Pull(PullArgs),
+    /// Copy this executable to DEST (mode 0755, atomic rename), e.g. from a Kubernetes init container.
+    #[command(after_help = "Example:\n  envseal install /shared/envseal")]
+    Install(InstallArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Look up what cannot be known offline (e.g. the KMS key behind an S3 object) with AWS calls.
+    #[arg(long)]
+    pub resolve: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// s3://BUCKET/KEY
+    #[arg(value_name = "S3_URL")]
+    pub target: String,
+    /// KMS key id, ARN or alias/NAME
+    #[arg(long = "kms-key", value_name = "KEY")]
+    pub kms_key: String,
+    /// The document to upload; `-` or absent for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: Option<OsString>,
+    /// error, warn (default), info, debug, trace [env: ENVSEAL_LOG]
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Overall deadline, e.g. 30s [env: ENVSEAL_TIMEOUT]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// s3://BUCKET/KEY
+    #[arg(value_name = "S3_URL")]
+    pub target: String,
+    /// error, warn (default), info, debug, trace [env: ENVSEAL_LOG]
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Overall deadline, e.g. 30s [env: ENVSEAL_TIMEOUT]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// A directory (the binary is written as DEST/envseal) or a file path.
+    #[arg(value_name = "DEST")]
+    pub dest: OsString,
 }
 
 #[derive(Args, Debug, Clone, Default)]

@@ -16,7 +16,9 @@
 //! - `backend/`    — `ssm`, `secrets_manager`: AWS calls only, batching and fallbacks
 //! - `document/`   — dotenv, JSON and S3 envelope decoding (pure)
 //! - `output`      — what `check` and `export` print
-//! - `process/`    — `exec`: execve with PATH lookup (no AWS in here)
+//! - `policy`      — the least-privilege IAM policy for the configured references
+//! - `s3cmd`       — `push` and `pull` of encrypted documents
+//! - `process/`    — `exec` (execve with PATH lookup), `init` (supervisor), `install` (no AWS in here)
 //! - `secret`      — the redacting, zeroizing value type
 //! - `error`       — the error enum and exit codes
 
@@ -29,9 +31,11 @@ pub mod environment;
 pub mod error;
 pub mod output;
 pub mod plan;
+pub mod policy;
 pub mod process;
 pub mod reference;
 pub mod resolve;
+pub mod s3cmd;
 pub mod secret;
 
 use std::ffi::OsString;
@@ -72,10 +76,7 @@ fn dispatch(command: cli::Command, env: Vec<(OsString, OsString)>) -> Result<i32
             let (config, outcome) = resolve_all(&flags, env)?;
             let child = outcome.into_result().map_err(Error::Resolution)?;
             if config.init {
-                return Err(Error::Config(
-                    "--init / ENVSEAL_INIT is not supported yet; the application was not started"
-                        .into(),
-                ));
+                return process::init::run(&args.command, child);
             }
             Err(process::exec::exec(&args.command, &child))
         }
@@ -94,6 +95,13 @@ fn dispatch(command: cli::Command, env: Vec<(OsString, OsString)>) -> Result<i32
             output::export(&child, format)?;
             Ok(0)
         }
+        cli::Command::Policy(args) => {
+            let flags = args.common.flags(false);
+            policy::print(&flags, env, args.resolve)
+        }
+        cli::Command::Push(args) => s3cmd::push(&args, env),
+        cli::Command::Pull(args) => s3cmd::pull(&args, env),
+        cli::Command::Install(args) => process::install::install(&args.dest),
     }
 }
 

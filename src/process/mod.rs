@@ -2,3 +2,5 @@
 //! environment.
 
 pub mod exec;
+pub mod init;
+pub mod install;
