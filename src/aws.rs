@@ -17,14 +17,12 @@ pub struct Aws {
     s3: RefCell<Option<aws_sdk_s3::Client>>,
 }
 
-/// The HTTPS client: rustls with the ring provider.
+pub mod trust;
+
+/// The HTTPS client: rustls with the ring provider, trusting `AWS_CA_BUNDLE`,
+/// else `SSL_CERT_FILE`, else the compiled-in Mozilla roots (see [`trust`]).
 fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls;
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
+    trust::http_client()
 }
 
 impl Aws {
@@ -43,6 +41,11 @@ impl Aws {
             kms: RefCell::default(),
             s3: RefCell::default(),
         }
+    }
+
+    /// The loaded configuration, for clients this module does not cache.
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
     }
 
     fn check_region(&self, region: Option<&str>) -> Result<(), FetchError> {
@@ -101,7 +104,15 @@ impl Aws {
         self.check_region(None)?;
         let mut cache = self.s3.borrow_mut();
         let client = cache.get_or_insert_with(|| {
-            let b = aws_sdk_s3::config::Builder::from(&self.base);
+            let mut b = aws_sdk_s3::config::Builder::from(&self.base);
+            // A configured endpoint (moto, MinIO, LocalStack, a VPC endpoint
+            // URL) is addressed path-style: virtual-host style would need
+            // `BUCKET.host` to resolve.
+            let s3_endpoint =
+                std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+            if self.base.endpoint_url().is_some() || s3_endpoint {
+                b = b.force_path_style(true);
+            }
             aws_sdk_s3::Client::from_conf(b.build())
         });
         Ok(client.clone())

@@ -129,6 +129,9 @@ pub struct ExecArgs {
     /// Stay as the parent: forward signals, reap zombies [env: ENVSEAL_INIT]
     #[arg(long)]
     pub init: bool,
+    /// With --init: run CMD in a process group of its own and forward signals to the whole group [env: ENVSEAL_INIT_PGROUP]
+    #[arg(long = "init-pgroup")]
+    pub init_pgroup: bool,
     /// The command and its arguments.
     #[arg(
         value_name = "CMD",

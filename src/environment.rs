@@ -436,19 +436,42 @@ pub fn json_entries(text: &str) -> Result<Vec<(String, Secret)>, FetchError> {
     crate::document::json::parse(text.as_bytes()).map_err(|e| invalid(e.to_string()))
 }
 
+/// One top-level key of a JSON-object secret. Only that key's value must be a
+/// string, number or boolean: the other keys may hold anything (as in ECS).
 fn json_key(text: &str, key: &str) -> Result<Secret, FetchError> {
-    let entries = crate::document::json::parse(text.as_bytes())
-        .map_err(|e| invalid(format!("cannot take key {key:?}: {e}")))?;
-    entries
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
-        .ok_or_else(|| {
-            FetchError::new(
-                FailureKind::NotFound,
-                format!("key {key:?} not found in the JSON secret"),
-            )
-        })
+    use crate::document::DocumentError;
+    let mut object = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(object)) => object,
+        // Not a JSON object: the document parser says why without quoting it.
+        _ => {
+            let reason = match crate::document::json::parse(text.as_bytes()) {
+                Err(e) => e.to_string(),
+                Ok(_) => "not a JSON object".to_owned(),
+            };
+            return Err(invalid(format!("cannot take key {key:?}: {reason}")));
+        }
+    };
+    let unsupported = |found| {
+        invalid(
+            DocumentError::JsonUnsupportedValue {
+                key: key.to_owned(),
+                found,
+            }
+            .to_string(),
+        )
+    };
+    match object.remove(key) {
+        Some(serde_json::Value::String(s)) => Ok(Secret::new(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Secret::new(n.to_string())),
+        Some(serde_json::Value::Bool(b)) => Ok(Secret::new(b.to_string())),
+        Some(serde_json::Value::Null) => Err(unsupported("null")),
+        Some(serde_json::Value::Array(_)) => Err(unsupported("an array")),
+        Some(serde_json::Value::Object(_)) => Err(unsupported("an object")),
+        None => Err(FetchError::new(
+            FailureKind::NotFound,
+            format!("key {key:?} not found in the JSON secret"),
+        )),
+    }
 }
 
 fn document_entries(fetched: &Fetched) -> Result<Vec<(String, Secret)>, FetchError> {

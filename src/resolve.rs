@@ -19,16 +19,9 @@ pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
     }
     let started = Instant::now();
     let sink = Sink::default();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            let err = FetchError::new(
-                FailureKind::Service,
-                format!("cannot start the I/O runtime: {e}"),
-            );
+        Err(err) => {
             return plan
                 .requests()
                 .into_iter()
@@ -70,27 +63,24 @@ pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
 
 async fn run(plan: &Plan, sink: &Sink) {
     let aws = Aws::load().await;
-    let unsupported = |requests: Vec<Request>, what: &str| {
-        for r in requests {
-            sink.put(
-                r,
-                Err(FetchError::new(
-                    FailureKind::Unsupported,
-                    format!("{what} references are not supported yet"),
-                )),
-            );
-        }
-    };
-    unsupported(
-        plan.s3_objects.iter().cloned().map(Request::S3).collect(),
-        "s3://",
-    );
-    unsupported(
-        plan.kms_blobs.iter().cloned().map(Request::Kms).collect(),
-        "kms:",
-    );
     tokio::join!(
         backend::ssm::fetch(&aws, &plan.ssm_params, &plan.ssm_paths, sink),
         backend::secrets_manager::fetch(&aws, &plan.secrets, sink),
+        backend::s3::fetch(&aws, &plan.s3_objects, sink),
+        backend::kms::fetch(&aws, &plan.kms_blobs, sink),
     );
+}
+
+/// The one current-thread runtime that AWS work runs on (also used by
+/// `push` and `pull`).
+pub fn runtime() -> Result<tokio::runtime::Runtime, FetchError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            FetchError::new(
+                FailureKind::Service,
+                format!("cannot start the I/O runtime: {e}"),
+            )
+        })
 }

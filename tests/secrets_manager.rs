@@ -114,7 +114,10 @@ fn json_key_and_whole_secret_string() {
                 "dev/likz/api",
                 json!(r#"{"TOKEN": "tok-8f3a", "USER": "likz-svc"}"#),
             ),
-            ("dev/likz/plain", json!("plain value = with spaces & symbols")),
+            (
+                "dev/likz/plain",
+                json!("plain value = with spaces & symbols"),
+            ),
         ],
     );
     let out = exec_env(
@@ -453,10 +456,7 @@ fn more_than_one_batch_of_references_all_resolve() {
     // The same secret twice is fetched once and given to both.
     vars.push(("S01_AGAIN".into(), "sm:batch/svc-01".into()));
     expected.insert("S01_AGAIN".into(), "plain-value-01".into());
-    let vars: Vec<(&str, &str)> = vars
-        .iter()
-        .map(|(n, r)| (n.as_str(), r.as_str()))
-        .collect();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
 
     let out = exec_env(moto.envseal(), &vars);
     out.expect_code(0);
@@ -474,6 +474,14 @@ fn more_than_one_batch_of_references_all_resolve() {
     let out = exec_env(moto.envseal_as(&batch_only), &vars);
     out.expect_code(0);
     assert_eq!(added_vars(&out), expected, "through batch calls only");
+
+    // The premise: for this user, a single GetSecretValue (a version stage
+    // always takes that path) is denied.
+    let staged = "sm:batch/svc-01?version-stage=AWSCURRENT";
+    let out = exec_marker(moto.envseal_as(&batch_only), &[("STAGED", staged)]);
+    assert_not_started(&out);
+    let reason = failure_reason(&out.stderr, "STAGED", staged);
+    assert!(reason.contains("access denied"), "{reason}");
 }
 
 #[test]
@@ -545,7 +553,10 @@ fn optional_forgives_a_missing_secret_but_not_a_key_of_a_non_json_secret() {
             ("PRESENT", "sm:dev/present#TOKEN?optional"),
             ("ABSENT", "sm:dev/absent?optional"),
             ("ABSENT_KEY", "sm:dev/absent#TOKEN?optional"),
-            ("ABSENT_PREV", "sm:dev/absent?version-stage=AWSPREVIOUS&optional"),
+            (
+                "ABSENT_PREV",
+                "sm:dev/absent?version-stage=AWSPREVIOUS&optional",
+            ),
         ],
     );
     out.expect_code(0);

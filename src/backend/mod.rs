@@ -4,6 +4,8 @@
 //!
 //! [`Plan`]: crate::plan::Plan
 
+pub mod kms;
+pub mod s3;
 pub mod secrets_manager;
 pub mod ssm;
 

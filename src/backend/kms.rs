@@ -1,0 +1,70 @@
+//! KMS: `Decrypt` of inline `kms:BASE64` ciphertext blobs, all at once, in
+//! the configured region; also the one `Decrypt` helper the S3 backend uses
+//! for envelope data keys and KMS-ciphertext objects.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+use tracing::debug;
+use zeroize::Zeroizing;
+
+use super::{classify, Fetched, Sink};
+use crate::aws::Aws;
+use crate::error::{FailureKind, FetchError};
+use crate::plan::Request;
+use crate::reference::KmsBlob;
+
+pub async fn fetch(aws: &Aws, blobs: &[KmsBlob], sink: &Sink) {
+    let jobs = blobs.iter().map(|blob| async move {
+        let answer = match aws.kms(None) {
+            Ok(client) => decrypt(&client, &blob.0, &BTreeMap::new())
+                .await
+                .map(Fetched::Bytes),
+            Err(e) => Err(e),
+        };
+        sink.put(Request::Kms(blob.clone()), answer);
+    });
+    join_all(jobs).await;
+}
+
+/// KMS `Decrypt` of `blob` with exactly this encryption context (empty: none).
+/// The plaintext is zeroized on drop. Errors say what KMS said (codes and
+/// messages name keys, never plaintext).
+pub async fn decrypt(
+    client: &aws_sdk_kms::Client,
+    blob: &[u8],
+    context: &BTreeMap<String, String>,
+) -> Result<Zeroizing<Vec<u8>>, FetchError> {
+    debug!(
+        blob_bytes = blob.len(),
+        context_keys = context.len(),
+        "kms Decrypt"
+    );
+    let output = client
+        .decrypt()
+        .ciphertext_blob(aws_smithy_types::Blob::new(blob.to_vec()))
+        .set_encryption_context(if context.is_empty() {
+            None
+        } else {
+            Some(context.clone().into_iter().collect())
+        })
+        .send()
+        .await
+        .map_err(|e| {
+            let mut e = classify(&e);
+            e.reason = format!("KMS Decrypt: {}", e.reason);
+            if e.kind == FailureKind::NotFound {
+                // The key of the ciphertext is gone: the value cannot be read,
+                // and `?optional` must not hide that.
+                e.kind = FailureKind::Decrypt;
+            }
+            e
+        })?;
+    match output.plaintext {
+        Some(p) => Ok(Zeroizing::new(p.into_inner())),
+        None => Err(FetchError::new(
+            FailureKind::Decrypt,
+            "KMS Decrypt returned no plaintext",
+        )),
+    }
+}
