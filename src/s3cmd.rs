@@ -263,3 +263,41 @@ async fn upload(
         })?;
     Ok(key_arn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_s3_objects() {
+        let t = s3_target("s3://cfg/app/prod.env").unwrap();
+        assert_eq!(t.object.bucket, "cfg");
+        assert_eq!(t.object.key, "app/prod.env");
+        assert_eq!(t.field, None);
+        let t = s3_target("s3://cfg/app/prod.env?encryption=kms#A").unwrap();
+        assert_eq!(t.object.encryption, Encryption::Kms);
+        assert_eq!(t.field.as_deref(), Some("A"));
+        for bad in [
+            "ssm:/x",
+            "s3://cfg/",
+            "s3://cfg/x?optional",
+            "cfg/x",
+            "kms:AAAA",
+        ] {
+            assert!(matches!(s3_target(bad), Err(Error::Config(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeouts_from_flag_or_environment() {
+        let env = vec![(OsString::from("ENVSEAL_TIMEOUT"), OsString::from("2m"))];
+        assert_eq!(start(&None, &None, &env).unwrap(), Duration::from_secs(120));
+        assert_eq!(
+            start(&None, &Some("500ms".into()), &env).unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(start(&None, &None, &[]).unwrap(), config::DEFAULT_TIMEOUT);
+        assert!(start(&None, &Some("soon".into()), &[]).is_err());
+        assert!(start(&Some("loud".into()), &None, &[]).is_err());
+    }
+}

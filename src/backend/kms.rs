@@ -52,7 +52,14 @@ pub async fn decrypt(
         .await
         .map_err(|e| {
             let mut e = classify(&e);
-            e.reason = format!("KMS Decrypt: {}", e.reason);
+            e.reason = if e.reason.starts_with("InvalidCiphertextException") {
+                format!(
+                    "KMS Decrypt: {} (the ciphertext is damaged, or its encryption context or key is not the one it was made with)",
+                    e.reason
+                )
+            } else {
+                format!("KMS Decrypt: {}", e.reason)
+            };
             if e.kind == FailureKind::NotFound {
                 // The key of the ciphertext is gone: the value cannot be read,
                 // and `?optional` must not hide that.

@@ -155,9 +155,11 @@ fn supervise(child: Pid, signals: &SignalFd, options: Options) -> Result<i32, Er
         let signo = match signals.read_signal() {
             Ok(Some(info)) => info.ssi_signo as i32,
             Ok(None) | Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::Other(format!(
+            Err(e) => {
+                return Err(Error::Other(format!(
                 "--init: cannot read signals ({e}); the application (pid {child}) is left running"
-            ))),
+            )))
+            }
         };
         if signo != libc::SIGCHLD {
             forward(child, signo, options.pgroup);

@@ -58,9 +58,15 @@ fn target_path(dest: &Path) -> PathBuf {
 }
 
 /// The running binary: `/proc/self/exe` (right even when the file on disk was
-/// replaced since), else the path the OS reports.
+/// replaced since); without `/proc` (a bare chroot), the path in argv[0] when
+/// it is one.
 fn open_self() -> io::Result<File> {
-    File::open("/proc/self/exe").or_else(|_| File::open(std::env::current_exe()?))
+    File::open("/proc/self/exe").or_else(|proc_error| {
+        match std::env::args_os().next().map(PathBuf::from) {
+            Some(argv0) if argv0.components().count() > 1 => File::open(argv0),
+            _ => Err(proc_error),
+        }
+    })
 }
 
 /// A new file beside the target. The name is unique per process and attempt:

@@ -582,3 +582,181 @@ fn summarize_ops(ops: &Value) -> String {
         })
         .unwrap_or_default()
 }
+
+/// Compile `tests/apps/NAME.c` with gcc (`-static` when `static_link`) into
+/// cargo's scratch directory for integration tests; returns the executable.
+/// Recompiled only when the source is newer; safe to call from parallel tests.
+pub fn c_app(name: &str, static_link: bool) -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps")
+        .join(format!("{name}.c"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("apps");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(if static_link {
+        format!("{name}-static")
+    } else {
+        name.to_owned()
+    });
+    let modified = |p: &PathBuf| p.metadata().and_then(|m| m.modified()).ok();
+    if matches!((modified(&out), modified(&source)), (Some(o), Some(s)) if o >= s) {
+        return out;
+    }
+    static BUILDS: AtomicU64 = AtomicU64::new(0);
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        BUILDS.fetch_add(1, Ordering::SeqCst)
+    ));
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-O1", "-Wall", "-o"]).arg(&temp).arg(&source);
+    if static_link {
+        cmd.arg("-static");
+    }
+    let built = run(&mut cmd);
+    assert_eq!(
+        built.code,
+        Some(0),
+        "gcc failed for {}:\n{}",
+        source.display(),
+        built.stderr
+    );
+    std::fs::rename(&temp, &out).unwrap();
+    out
+}
+
+// ------------------------------------------------------------ fault proxy
+
+/// Path of the fault-injecting proxy script.
+pub const PROXY_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/proxy.py");
+
+/// `tests/support/proxy.py` on a free loopback port, in front of `upstream`
+/// (a moto endpoint), killed (and reaped) on drop. Seed moto directly; point
+/// envseal at [`Proxy::endpoint`] (see [`Proxy::envseal`]).
+pub struct Proxy {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    pub port: u16,
+    child: Child,
+    log: Arc<Mutex<VecDeque<u8>>>,
+}
+
+impl Proxy {
+    /// Starts the proxy with no faults and no delay.
+    pub fn start(upstream: &str) -> Proxy {
+        Proxy::start_with_args(upstream, &[])
+    }
+
+    /// Starts the proxy with extra command-line arguments (`--delay-ms 5`,
+    /// `--fault throttle:probability=0.3`, …).
+    pub fn start_with_args(upstream: &str, args: &[&str]) -> Proxy {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(PROXY_PY)
+            .args(["--upstream", upstream, "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn python3 {PROXY_PY}: {e}"));
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        drain(child.stderr.take().unwrap(), Arc::clone(&log));
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep reading so that the proxy never blocks on a full pipe.
+            let mut sink = Vec::new();
+            let _ = stdout.read_to_end(&mut sink);
+        });
+        let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_default();
+        let port: u16 = match line.trim().parse() {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                thread::sleep(Duration::from_millis(50));
+                let tail = String::from_utf8_lossy(
+                    &log.lock().unwrap().iter().copied().collect::<Vec<u8>>(),
+                )
+                .into_owned();
+                panic!("proxy.py did not print its port (got {line:?}):\n{tail}");
+            }
+        };
+        Proxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+            log,
+        }
+    }
+
+    /// Replaces the whole configuration (`POST /__proxy/config`), e.g.
+    /// `json!({"seed": 7, "faults": [{"kind": "throttle", "probability": 0.3}]})`.
+    /// Counters of the rules restart; statistics are kept.
+    pub fn configure(&self, config: Value) {
+        let (status, body) = http_request(
+            self.port,
+            "POST",
+            "/__proxy/config",
+            Some("application/json"),
+            config.to_string().as_bytes(),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("POST /__proxy/config: {e}"));
+        assert_eq!(status, 200, "POST /__proxy/config {config}: {body}");
+    }
+
+    /// `GET /__proxy/stats`: `{"requests": {TARGET: n}, "faults": {TARGET:
+    /// {KIND: n}}, "total": n, "faulted": n}`.
+    pub fn stats(&self) -> Value {
+        let (status, body) = http_request(
+            self.port,
+            "GET",
+            "/__proxy/stats",
+            None,
+            b"",
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("GET /__proxy/stats: {e}"));
+        assert_eq!(status, 200, "GET /__proxy/stats: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("stats are not JSON ({e}): {body}"))
+    }
+
+    /// Clears the statistics (`POST /__proxy/reset-stats`).
+    pub fn reset_stats(&self) {
+        let (status, body) = http_request(
+            self.port,
+            "POST",
+            "/__proxy/reset-stats",
+            None,
+            b"",
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("POST /__proxy/reset-stats: {e}"));
+        assert_eq!(status, 200, "POST /__proxy/reset-stats: {body}");
+    }
+
+    /// What the proxy wrote on stderr (with `--verbose`: one line per request).
+    pub fn log_tail(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let bytes: Vec<u8> = log.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// [`Moto::envseal`] with `AWS_ENDPOINT_URL` pointing at this proxy.
+    pub fn envseal(&self, moto: &Moto) -> Command {
+        let mut cmd = moto.envseal();
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint);
+        cmd
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,41 @@
+//! The reference grammar (PRODUCT.md §3/§4): `parse_reference` and
+//! `parse_source` must never panic, and what they accept must be consistent
+//! with `looks_like_reference` and print without panicking.
+#![no_main]
+
+use envseal::reference::{looks_like_reference, parse_reference, parse_source, Target};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(input) = std::str::from_utf8(data) else {
+        return;
+    };
+    let looks = looks_like_reference(input);
+    match parse_reference(input) {
+        Ok(reference) => {
+            // Only a value that looks like a reference is ever parsed as one.
+            assert!(looks, "parsed but not detected as a reference: {input:?}");
+            let shown = reference.target.to_string();
+            assert!(!shown.is_empty());
+            if let Target::Kms(blob) = &reference.target {
+                assert!(!blob.0.is_empty(), "empty kms: blob accepted");
+            }
+            if let Target::Ssm(param) = &reference.target {
+                assert!(!param.name.is_empty());
+                let _ = param.api_name();
+            }
+        }
+        Err(e) => {
+            // Reasons are short: they may quote a field of the reference,
+            // never run away with the whole input.
+            assert!(!e.reason.is_empty());
+        }
+    }
+    // The --from / ENVSEAL_FROM grammar, and the way ENVSEAL_FROM is split.
+    let _ = parse_source(input);
+    for part in envseal::config::split_sources(input) {
+        let _ = parse_source(&part);
+    }
+    // Durations are user input too.
+    let _ = envseal::config::parse_duration(input);
+});

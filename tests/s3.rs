@@ -1,0 +1,984 @@
+//! The S3 + KMS backend against a real moto (issue 4): `base64(kms.encrypt)`
+//! objects with SSE-KMS, raw KMS blobs, `#NAME` lookups in JSON and dotenv
+//! documents, objects written by AWS's Python S3 Encryption Client (V2, V3,
+//! instruction files), `push`/`pull` round trips that the Python client
+//! reads too, inline `kms:` references, tampering and wrong contexts
+//! (fail closed), missing objects with and without `?optional`, IAM, and no
+//! file created while resolving (strace).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::{bytes_arg, bytes_of, run, run_with_stdin, Moto, Run};
+
+/// Exit code of a resolution failure (src/error.rs).
+const EXIT_RESOLUTION: i32 = 111;
+const BUCKET: &str = "cfg-bucket";
+const ALIAS: &str = "alias/envseal-test";
+/// The Python S3 Encryption Client driver.
+const S3EC_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3ec.py");
+const S3EC_INSTALL_HINT: &str = "pip install amazon-s3-encryption-client-python==4.0.0";
+
+/// A bucket and a KMS key with an alias; returns (key id, key ARN).
+fn setup(moto: &Moto) -> (String, String) {
+    let r = moto.calls(json!([
+        {"service": "kms", "method": "create_key", "args": {"Description": "envseal tests"}},
+        {"service": "s3", "method": "create_bucket", "args": {"Bucket": BUCKET}},
+    ]));
+    let id = r[0]["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let arn = r[0]["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+    moto.call(
+        "kms",
+        "create_alias",
+        json!({"AliasName": ALIAS, "TargetKeyId": id}),
+    );
+    (id, arn)
+}
+
+/// `kms.encrypt(KeyId, Plaintext)["CiphertextBlob"]`.
+fn kms_encrypt(moto: &Moto, key: &str, plaintext: &[u8]) -> Vec<u8> {
+    let r = moto.call(
+        "kms",
+        "encrypt",
+        json!({"KeyId": key, "Plaintext": bytes_arg(plaintext)}),
+    );
+    bytes_of(&r["CiphertextBlob"])
+}
+
+fn put_object(moto: &Moto, key: &str, body: &[u8], extra: Value) {
+    let mut args = json!({"Bucket": BUCKET, "Key": key, "Body": bytes_arg(body)});
+    if let Value::Object(extra) = extra {
+        args.as_object_mut().unwrap().extend(extra);
+    }
+    moto.call("s3", "put_object", args);
+}
+
+/// (body, user metadata) as S3 returns them.
+fn get_raw(moto: &Moto, key: &str) -> (Vec<u8>, Value) {
+    let r = moto.call("s3", "get_object", json!({"Bucket": BUCKET, "Key": key}));
+    (bytes_of(&r["Body"]), r["Metadata"].clone())
+}
+
+/// Runs tests/support/s3ec.py (the Python S3 Encryption Client).
+fn s3ec(moto: &Moto, ops: Value) -> Vec<Value> {
+    let mut cmd = Command::new("python3");
+    cmd.arg(S3EC_PY).arg(&moto.endpoint);
+    let out = run_with_stdin(&mut cmd, &serde_json::to_vec(&ops).unwrap());
+    assert_eq!(
+        out.code,
+        Some(0),
+        "s3ec.py failed:\n{}{}",
+        out.stderr,
+        if out.stderr.contains("No module named") {
+            format!("\nhint: {S3EC_INSTALL_HINT}")
+        } else {
+            String::new()
+        }
+    );
+    match serde_json::from_str(&out.stdout) {
+        Ok(Value::Array(results)) => results,
+        _ => panic!("s3ec.py printed something else:\n{}", out.stdout),
+    }
+}
+
+fn s3ec_put(moto: &Moto, key: &str, format: &str, body: &[u8], extra: Value) -> Value {
+    let mut op = json!({"op": "put", "bucket": BUCKET, "key": key, "kms_key_id": ALIAS,
+                        "format": format, "body_b64": support::b64(body)});
+    if let Value::Object(extra) = extra {
+        op.as_object_mut().unwrap().extend(extra);
+    }
+    s3ec(moto, json!([op])).remove(0)
+}
+
+fn with_vars(mut cmd: Command, vars: &[(&str, &str)]) -> Command {
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    cmd
+}
+
+/// `envseal export --format json` with these variables and `--from`s.
+fn export_json(
+    moto: &Moto,
+    vars: &[(&str, &str)],
+    from: &[&str],
+) -> (Run, BTreeMap<String, String>) {
+    let mut cmd = with_vars(moto.envseal(), vars);
+    cmd.args(["export", "--format", "json"]);
+    for f in from {
+        cmd.args(["--from", f]);
+    }
+    let out = run(&mut cmd);
+    let map = if out.code == Some(0) {
+        serde_json::from_str(&out.stdout).expect("export --format json prints an object")
+    } else {
+        BTreeMap::new()
+    };
+    (out, map)
+}
+
+/// `envseal exec -- sh -c 'echo started'`: stdout says whether the app ran.
+fn exec_marker(cmd: Command, vars: &[(&str, &str)], from: &[&str]) -> Run {
+    let mut cmd = with_vars(cmd, vars);
+    cmd.arg("exec");
+    for f in from {
+        cmd.args(["--from", f]);
+    }
+    run(cmd.args(["--", "sh", "-c", "echo started"]))
+}
+
+/// Asserts a fail-closed run: exit 111, app not started, a stderr line for
+/// `reference` with `kind`, and none of `secrets` anywhere in the output.
+fn assert_failed(out: &Run, reference: &str, kind: &str, secrets: &[&str]) {
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(!out.stdout.contains("started"), "the app ran: {out:?}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains(reference))
+        .unwrap_or_else(|| panic!("no stderr line for {reference}:\n{}", out.stderr));
+    assert!(
+        line.ends_with(&format!("({kind})")),
+        "expected {kind} for {reference}: {line}"
+    );
+    for s in secrets {
+        assert!(
+            !out.stderr.contains(s),
+            "stderr shows a secret: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stdout.contains(s),
+            "stdout shows a secret: {}",
+            out.stdout
+        );
+    }
+}
+
+fn push(moto: &Moto, target: &str, kms_key: &str, document: &[u8]) -> Run {
+    let out = run_with_stdin(
+        moto.envseal().args(["push", target, "--kms-key", kms_key]),
+        document,
+    );
+    out.expect_code(0);
+    out
+}
+
+fn pull(moto: &Moto, target: &str) -> Run {
+    run(moto.envseal().args(["pull", target]))
+}
+
+const GREETING_JSON: &str =
+    r#"{"name": "ruan", "surname": "bekker", "job_title": "devops engineer"}"#;
+const GREETING_APP: &str = r#"echo "Hello, my name is $NAME $SURNAME, and I am a $JOB_TITLE""#;
+
+#[test]
+fn base64_kms_encrypt_object_with_sse_kms_is_a_bundle() {
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    let blob = kms_encrypt(&moto, &key_id, GREETING_JSON.as_bytes());
+    let sse = json!({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_id});
+    // As the blog writes it (one line), and as base64.encodebytes writes it
+    // (76-character lines, trailing newline).
+    let one_line = support::b64(&blob);
+    let wrapped: String = one_line
+        .as_bytes()
+        .chunks(76)
+        .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+        .collect();
+    put_object(&moto, "app/prod.json.b64", one_line.as_bytes(), sse.clone());
+    put_object(&moto, "app/wrapped.json.b64", wrapped.as_bytes(), sse);
+
+    for object in ["app/prod.json.b64", "app/wrapped.json.b64"] {
+        let out = run(moto.envseal().args([
+            "exec",
+            "--from",
+            &format!("s3://{BUCKET}/{object}"),
+            "--",
+            "sh",
+            "-c",
+            GREETING_APP,
+        ]));
+        out.expect_code(0);
+        assert_eq!(
+            out.stdout,
+            "Hello, my name is ruan bekker, and I am a devops engineer\n"
+        );
+    }
+    // The per-variable form, and ?encryption=none (the stored base64 text).
+    let (out, env) = export_json(
+        &moto,
+        &[
+            ("WHO", "s3://cfg-bucket/app/prod.json.b64#name"),
+            ("RAW", "s3://cfg-bucket/app/prod.json.b64?encryption=none"),
+        ],
+        &[],
+    );
+    out.expect_code(0);
+    assert_eq!(env["WHO"], "ruan");
+    assert_eq!(env["RAW"], one_line);
+}
+
+#[test]
+fn raw_kms_blob_object_and_forced_kms() {
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    let blob = kms_encrypt(&moto, &key_id, b"DB_PASSWORD=hunter2\nAPI_TOKEN=tok_42\n");
+    put_object(&moto, "raw.bin", &blob, json!({}));
+    put_object(&moto, "plain.env", b"A=1\n", json!({}));
+    let (out, env) = export_json(
+        &moto,
+        &[
+            ("PW", "s3://cfg-bucket/raw.bin#DB_PASSWORD"),
+            ("FORCED", "s3://cfg-bucket/raw.bin?encryption=kms#API_TOKEN"),
+        ],
+        &["s3://cfg-bucket/raw.bin"],
+    );
+    out.expect_code(0);
+    assert_eq!(env["PW"], "hunter2");
+    assert_eq!(env["FORCED"], "tok_42");
+    assert_eq!(env["DB_PASSWORD"], "hunter2");
+    assert_eq!(env["API_TOKEN"], "tok_42");
+
+    // Forcing KMS on a plaintext object is a decryption failure, not plaintext.
+    let out = exec_marker(
+        moto.envseal(),
+        &[("X", "s3://cfg-bucket/plain.env?encryption=kms")],
+        &[],
+    );
+    assert_failed(&out, "s3://cfg-bucket/plain.env", "decrypt-failed", &[]);
+}
+
+#[test]
+fn name_lookups_in_json_and_dotenv_documents() {
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    put_object(
+        &moto,
+        "doc.json",
+        br#"{"db_password": "pw-json", "port": 5432, "debug": false}"#,
+        json!({}),
+    );
+    put_object(
+        &moto,
+        "doc.env",
+        b"# comment\nexport DB_PASSWORD=pw-env\nport=6543\n",
+        json!({}),
+    );
+    let blob = kms_encrypt(&moto, &key_id, br#"{"db_password": "pw-kms"}"#);
+    put_object(&moto, "doc.kms", support::b64(&blob).as_bytes(), json!({}));
+    let (out, env) = export_json(
+        &moto,
+        &[
+            ("A", "s3://cfg-bucket/doc.json#db_password"),
+            ("B", "s3://cfg-bucket/doc.json#port"),
+            ("C", "s3://cfg-bucket/doc.json#debug"),
+            ("D", "s3://cfg-bucket/doc.env#DB_PASSWORD"),
+            ("E", "s3://cfg-bucket/doc.env#port"),
+            ("F", "s3://cfg-bucket/doc.kms#db_password"),
+            ("WHOLE", "s3://cfg-bucket/doc.env"),
+        ],
+        &[],
+    );
+    out.expect_code(0);
+    assert_eq!(env["A"], "pw-json");
+    assert_eq!(env["B"], "5432");
+    assert_eq!(env["C"], "false");
+    assert_eq!(env["D"], "pw-env");
+    assert_eq!(env["E"], "6543");
+    assert_eq!(env["F"], "pw-kms");
+    assert_eq!(
+        env["WHOLE"],
+        "# comment\nexport DB_PASSWORD=pw-env\nport=6543\n"
+    );
+    // A key the document does not have is an error naming the key.
+    let out = exec_marker(
+        moto.envseal(),
+        &[("X", "s3://cfg-bucket/doc.env#NOPE")],
+        &[],
+    );
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(out.stderr.contains("NOPE"), "{}", out.stderr);
+    assert!(!out.stderr.contains("pw-env"), "{}", out.stderr);
+}
+
+#[test]
+fn dotenv_bundle_with_quotes_and_multiline_values() {
+    let moto = Moto::start();
+    setup(&moto);
+    let document = concat!(
+        "# app settings\n",
+        "\n",
+        "export GREETING=\"hello \\\"world\\\"\"\n",
+        "LITERAL='no $expansion \\n here'\n",
+        "PEM=\"-----BEGIN KEY-----\n",
+        "line two\n",
+        "-----END KEY-----\"\n",
+        "ESCAPED=\"a\\nb\\\\c\"\n",
+        "job.title=boss # trailing comment\n",
+        "EMPTY=\n",
+    );
+    // Plaintext, and the same document pushed (encrypted).
+    put_object(&moto, "plain.env", document.as_bytes(), json!({}));
+    push(
+        &moto,
+        "s3://cfg-bucket/sealed.env",
+        ALIAS,
+        document.as_bytes(),
+    );
+    for object in ["plain.env", "sealed.env"] {
+        let (out, env) = export_json(&moto, &[], &[&format!("s3://{BUCKET}/{object}")]);
+        out.expect_code(0);
+        assert_eq!(env["GREETING"], "hello \"world\"");
+        assert_eq!(env["LITERAL"], "no $expansion \\n here");
+        assert_eq!(
+            env["PEM"],
+            "-----BEGIN KEY-----\nline two\n-----END KEY-----"
+        );
+        assert_eq!(env["ESCAPED"], "a\nb\\c");
+        assert_eq!(env["JOB_TITLE"], "boss");
+        assert_eq!(env["EMPTY"], "");
+    }
+    // A malformed line: its number, never its content.
+    put_object(&moto, "bad.env", b"A=1\nthis-is-secret-text\n", json!({}));
+    let out = exec_marker(moto.envseal(), &[], &["s3://cfg-bucket/bad.env"]);
+    assert_failed(
+        &out,
+        "s3://cfg-bucket/bad.env",
+        "invalid-value",
+        &["this-is-secret-text"],
+    );
+    assert!(out.stderr.contains("line 2"), "{}", out.stderr);
+}
+
+#[test]
+fn python_s3_encryption_client_objects_read() {
+    let moto = Moto::start();
+    setup(&moto);
+    let doc = b"{\"db_password\": \"hunter2\", \"api_token\": \"tok_py\"}";
+    let v2 = s3ec_put(&moto, "py/v2.json", "v2", doc, json!({}));
+    assert_eq!(v2["metadata"]["x-amz-wrap-alg"], "kms+context");
+    let v3 = s3ec_put(&moto, "py/v3.json", "v3", doc, json!({}));
+    assert_eq!(v3["metadata"]["x-amz-c"], "115");
+    s3ec_put(
+        &moto,
+        "py/v2-ec.json",
+        "v2",
+        doc,
+        json!({"encryption_context": {"app": "billing"}}),
+    );
+    s3ec_put(
+        &moto,
+        "py/v3-ec.json",
+        "v3",
+        doc,
+        json!({"encryption_context": {"app": "billing", "env": "prod"}}),
+    );
+    // Instruction files: V3 keeps x-amz-c/d/i on the object (found
+    // automatically); V2 moves everything (needs ?encryption=envelope, as
+    // Go's instruction-file objects do).
+    let v3i = s3ec_put(
+        &moto,
+        "py/v3-instr.json",
+        "v3",
+        doc,
+        json!({"layout": "instruction"}),
+    );
+    assert!(v3i["metadata"]["object"].get("x-amz-3").is_none());
+    s3ec_put(
+        &moto,
+        "py/v2-instr.json",
+        "v2",
+        doc,
+        json!({"layout": "instruction"}),
+    );
+
+    let refs = [
+        ("A", "s3://cfg-bucket/py/v2.json#db_password"),
+        ("B", "s3://cfg-bucket/py/v3.json#db_password"),
+        ("C", "s3://cfg-bucket/py/v2-ec.json#db_password"),
+        ("D", "s3://cfg-bucket/py/v3-ec.json#db_password"),
+        ("E", "s3://cfg-bucket/py/v3-instr.json#db_password"),
+        (
+            "F",
+            "s3://cfg-bucket/py/v2-instr.json?encryption=envelope#db_password",
+        ),
+        (
+            "G",
+            "s3://cfg-bucket/py/v3.json?encryption=envelope#api_token",
+        ),
+    ];
+    let (out, env) = export_json(&moto, &refs, &["s3://cfg-bucket/py/v3-ec.json"]);
+    out.expect_code(0);
+    for (name, _) in &refs[..6] {
+        assert_eq!(env[*name], "hunter2", "{name}");
+    }
+    assert_eq!(env["G"], "tok_py");
+    assert_eq!(env["DB_PASSWORD"], "hunter2");
+    assert_eq!(env["API_TOKEN"], "tok_py");
+
+    // Without the hint, a V2 object whose envelope is only in KEY.instruction
+    // is not taken for plaintext silently: its ciphertext is no document.
+    let out = exec_marker(
+        moto.envseal(),
+        &[("X", "s3://cfg-bucket/py/v2-instr.json")],
+        &[],
+    );
+    assert_failed(
+        &out,
+        "s3://cfg-bucket/py/v2-instr.json",
+        "invalid-value",
+        &["hunter2"],
+    );
+    // The V3 object without its instruction file: clearly an error, and not
+    // "not found" (which ?optional would forgive).
+    moto.call(
+        "s3",
+        "delete_object",
+        json!({"Bucket": BUCKET, "Key": "py/v3-instr.json.instruction"}),
+    );
+    let out = exec_marker(
+        moto.envseal(),
+        &[("X", "s3://cfg-bucket/py/v3-instr.json?optional")],
+        &[],
+    );
+    assert_failed(
+        &out,
+        "s3://cfg-bucket/py/v3-instr.json",
+        "invalid-value",
+        &[],
+    );
+    assert!(out.stderr.contains("KEY.instruction"), "{}", out.stderr);
+}
+
+#[test]
+fn push_then_pull_exec_and_the_python_client_reads_it() {
+    let moto = Moto::start();
+    let (key_id, key_arn) = setup(&moto);
+    let document = b"NAME=ruan\nSURNAME=bekker\nJOB_TITLE=\"devops engineer\"\n";
+
+    // From stdin, with the alias.
+    let out = push(&moto, "s3://cfg-bucket/app/prod.env", ALIAS, document);
+    assert!(
+        out.stdout
+            .contains("pushed s3://cfg-bucket/app/prod.env (3 keys"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("ruan"), "{}", out.stdout);
+    // From a file, with the key id.
+    let dir = temp_dir("push");
+    let file = dir.join("doc.json");
+    std::fs::write(&file, br#"{"token": "tok_file"}"#).unwrap();
+    run(moto.envseal().args([
+        "push",
+        "s3://cfg-bucket/app/file.json",
+        "--kms-key",
+        &key_id,
+        file.to_str().unwrap(),
+    ]))
+    .expect_code(0);
+
+    // What push wrote: the V2 kms+context envelope and SSE-KMS with the key.
+    let head = moto.call(
+        "s3",
+        "head_object",
+        json!({"Bucket": BUCKET, "Key": "app/prod.env"}),
+    );
+    let md = &head["Metadata"];
+    assert_eq!(md["x-amz-wrap-alg"], "kms+context");
+    assert_eq!(md["x-amz-cek-alg"], "AES/GCM/NoPadding");
+    assert_eq!(md["x-amz-tag-len"], "128");
+    let matdesc: Value = serde_json::from_str(md["x-amz-matdesc"].as_str().unwrap()).unwrap();
+    assert_eq!(matdesc, json!({"aws:x-amz-cek-alg": "AES/GCM/NoPadding"}));
+    assert_eq!(head["ServerSideEncryption"], "aws:kms");
+    assert_eq!(head["SSEKMSKeyId"], key_arn.as_str());
+    let (raw, _) = get_raw(&moto, "app/prod.env");
+    assert_eq!(raw.len(), document.len() + 16);
+    assert!(!raw.windows(4).any(|w| w == b"ruan"));
+
+    // pull prints exactly the document; #NAME prints one value.
+    let out = pull(&moto, "s3://cfg-bucket/app/prod.env");
+    out.expect_code(0);
+    assert_eq!(out.stdout.as_bytes(), document);
+    let out = pull(&moto, "s3://cfg-bucket/app/prod.env#JOB_TITLE");
+    out.expect_code(0);
+    assert_eq!(out.stdout, "devops engineer\n");
+    let out = pull(&moto, "s3://cfg-bucket/app/file.json");
+    out.expect_code(0);
+    assert_eq!(out.stdout, r#"{"token": "tok_file"}"#);
+
+    // exec --from after push.
+    let out = run(moto.envseal().args([
+        "exec",
+        "--from",
+        "s3://cfg-bucket/app/prod.env",
+        "--",
+        "sh",
+        "-c",
+        GREETING_APP,
+    ]));
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "Hello, my name is ruan bekker, and I am a devops engineer\n"
+    );
+
+    // AWS's Python S3 Encryption Client reads what push wrote.
+    let r = s3ec(
+        &moto,
+        json!([
+            {"op": "get", "bucket": BUCKET, "key": "app/prod.env", "kms_key_id": ALIAS},
+            {"op": "get", "bucket": BUCKET, "key": "app/file.json", "kms_key_id": key_id},
+        ]),
+    );
+    assert_eq!(bytes_of(&json!({"$b64": r[0]["body_b64"]})), document);
+    assert_eq!(
+        bytes_of(&json!({"$b64": r[1]["body_b64"]})),
+        br#"{"token": "tok_file"}"#
+    );
+
+    // pull reads Python-written objects too (one decode path).
+    s3ec_put(&moto, "py/v3.env", "v3", b"X=from-python\n", json!({}));
+    let out = pull(&moto, "s3://cfg-bucket/py/v3.env");
+    out.expect_code(0);
+    assert_eq!(out.stdout, "X=from-python\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn push_refuses_what_it_cannot_write() {
+    let moto = Moto::start();
+    setup(&moto);
+    // A document that does not parse: nothing is uploaded, the line is not shown.
+    let out = run_with_stdin(
+        moto.envseal()
+            .args(["push", "s3://cfg-bucket/bad.env", "--kms-key", ALIAS]),
+        b"A=1\nsecret-words-here\n",
+    );
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(out.stderr.contains("line 2"), "{}", out.stderr);
+    assert!(!out.stderr.contains("secret-words-here"), "{}", out.stderr);
+    let r = moto.try_call(
+        "s3",
+        "head_object",
+        json!({"Bucket": BUCKET, "Key": "bad.env"}),
+    );
+    assert!(r.is_err(), "the object was uploaded: {r:?}");
+    // An unknown key.
+    let out = run_with_stdin(
+        moto.envseal()
+            .args(["push", "s3://cfg-bucket/x.env", "--kms-key", "alias/nope"]),
+        b"A=1\n",
+    );
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(out.stderr.contains("GenerateDataKey"), "{}", out.stderr);
+    // Not an object URL.
+    let out = run_with_stdin(
+        moto.envseal()
+            .args(["push", "s3://cfg-bucket/x.env#A", "--kms-key", ALIAS]),
+        b"A=1\n",
+    );
+    out.expect_code(EXIT_RESOLUTION);
+}
+
+#[test]
+fn inline_kms_references() {
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    let one = support::b64(&kms_encrypt(&moto, &key_id, b"hunter2"));
+    let two = support::b64(&kms_encrypt(&moto, ALIAS, b"tok_inline"));
+    let (out, env) = export_json(
+        &moto,
+        &[
+            ("DB_PASSWORD", &format!("kms:{one}")),
+            ("API_TOKEN", &format!("kms:{two}")),
+            ("SAME", &format!("kms:{one}")),
+        ],
+        &[],
+    );
+    out.expect_code(0);
+    assert_eq!(env["DB_PASSWORD"], "hunter2");
+    assert_eq!(env["API_TOKEN"], "tok_inline");
+    assert_eq!(env["SAME"], "hunter2");
+
+    // A damaged blob: decryption failure, fail closed, not optional.
+    let mut bad = kms_encrypt(&moto, &key_id, b"hunter2");
+    let last = bad.len() - 1;
+    bad[last] ^= 0x01;
+    let out = exec_marker(
+        moto.envseal(),
+        &[("BAD", &format!("kms:{}?optional", support::b64(&bad)))],
+        &[],
+    );
+    assert_failed(&out, "BAD", "decrypt-failed", &["hunter2"]);
+}
+
+#[test]
+fn tampered_objects_fail_closed() {
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    let secret_doc = b"DB_PASSWORD=hunter2\n";
+    push(&moto, "s3://cfg-bucket/pushed.env", ALIAS, secret_doc);
+    s3ec_put(&moto, "py-v3.env", "v3", secret_doc, json!({}));
+    s3ec_put(&moto, "py-v2.env", "v2", secret_doc, json!({}));
+    let blob = kms_encrypt(&moto, &key_id, secret_doc);
+    put_object(&moto, "blog.b64", support::b64(&blob).as_bytes(), json!({}));
+
+    // Flip one body byte (same metadata), or drop the last one.
+    let tamper = |key: &str, new_key: &str, change: &dyn Fn(&mut Vec<u8>)| {
+        let (mut body, metadata) = get_raw(&moto, key);
+        change(&mut body);
+        put_object(&moto, new_key, &body, json!({"Metadata": metadata}));
+    };
+    tamper("pushed.env", "t/pushed-flip.env", &|b| b[3] ^= 0x40);
+    tamper("pushed.env", "t/pushed-cut.env", &|b| {
+        b.pop();
+    });
+    tamper("py-v3.env", "t/py-v3-flip.env", &|b| b[0] ^= 0x01);
+    tamper("py-v2.env", "t/py-v2-tag.env", &|b| {
+        let n = b.len();
+        b[n - 1] ^= 0x80
+    });
+    // base64 text: change one character in the middle of the blob.
+    tamper("blog.b64", "t/blog-flip.b64", &|b| {
+        let i = b.len() / 2;
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+    });
+    for key in [
+        "t/pushed-flip.env",
+        "t/pushed-cut.env",
+        "t/py-v3-flip.env",
+        "t/py-v2-tag.env",
+        "t/blog-flip.b64",
+    ] {
+        let reference = format!("s3://{BUCKET}/{key}");
+        let out = exec_marker(moto.envseal(), &[], &[&reference]);
+        assert_failed(&out, &reference, "decrypt-failed", &["hunter2"]);
+        let out = pull(&moto, &reference);
+        out.expect_code(EXIT_RESOLUTION);
+        assert!(
+            out.stdout.is_empty(),
+            "pull printed something: {}",
+            out.stdout
+        );
+        assert!(out.stderr.contains("decrypt-failed"), "{}", out.stderr);
+    }
+    // The untouched originals still read.
+    let (out, env) = export_json(&moto, &[], &["s3://cfg-bucket/pushed.env"]);
+    out.expect_code(0);
+    assert_eq!(env["DB_PASSWORD"], "hunter2");
+}
+
+#[test]
+fn wrong_encryption_context_fails_closed() {
+    let moto = Moto::start();
+    setup(&moto);
+    let doc = b"DB_PASSWORD=hunter2\n";
+    push(&moto, "s3://cfg-bucket/pushed.env", ALIAS, doc);
+    s3ec_put(
+        &moto,
+        "py-v3.env",
+        "v3",
+        doc,
+        json!({"encryption_context": {"app": "billing"}}),
+    );
+    s3ec_put(
+        &moto,
+        "py-v2.env",
+        "v2",
+        doc,
+        json!({"encryption_context": {"app": "billing"}}),
+    );
+    let rewrite = |key: &str, new_key: &str, field: &str, value: &str| {
+        let (body, mut metadata) = get_raw(&moto, key);
+        metadata[field] = json!(value);
+        put_object(&moto, new_key, &body, json!({"Metadata": metadata}));
+    };
+    // A context KMS did not see at GenerateDataKey: KMS refuses the data key.
+    rewrite(
+        "pushed.env",
+        "t/pushed-extra.env",
+        "x-amz-matdesc",
+        r#"{"aws:x-amz-cek-alg":"AES/GCM/NoPadding","tenant":"other"}"#,
+    );
+    rewrite(
+        "py-v3.env",
+        "t/py-v3-app.env",
+        "x-amz-t",
+        r#"{"app":"payroll","aws:x-amz-cek-alg":"115"}"#,
+    );
+    rewrite(
+        "py-v2.env",
+        "t/py-v2-app.env",
+        "x-amz-matdesc",
+        r#"{"app":"payroll","aws:x-amz-cek-alg":"AES/GCM/NoPadding"}"#,
+    );
+    // kms+context binds the content algorithm: a downgrade to CBC is refused
+    // before KMS is asked.
+    rewrite(
+        "pushed.env",
+        "t/pushed-cbc.env",
+        "x-amz-cek-alg",
+        "AES/CBC/PKCS5Padding",
+    );
+    for key in [
+        "t/pushed-extra.env",
+        "t/py-v3-app.env",
+        "t/py-v2-app.env",
+        "t/pushed-cbc.env",
+    ] {
+        let reference = format!("s3://{BUCKET}/{key}");
+        let out = exec_marker(moto.envseal(), &[], &[&reference]);
+        assert_failed(&out, &reference, "decrypt-failed", &["hunter2"]);
+    }
+}
+
+#[test]
+fn missing_objects_with_and_without_optional() {
+    let moto = Moto::start();
+    setup(&moto);
+    put_object(&moto, "here.env", b"HERE=yes\n", json!({}));
+    // Required: fail closed, one line per reference.
+    let out = exec_marker(
+        moto.envseal(),
+        &[
+            ("A", "s3://cfg-bucket/missing.env"),
+            ("B", "s3://no-such-bucket/x.env"),
+        ],
+        &["s3://cfg-bucket/missing-bundle.env"],
+    );
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(!out.stdout.contains("started"));
+    for reference in [
+        "s3://cfg-bucket/missing.env",
+        "s3://no-such-bucket/x.env",
+        "s3://cfg-bucket/missing-bundle.env",
+    ] {
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains(reference))
+            .unwrap_or_else(|| panic!("no line for {reference}:\n{}", out.stderr));
+        assert!(line.ends_with("(not-found)"), "{line}");
+    }
+    // ?optional: left out, the app starts.
+    let mut cmd = with_vars(
+        moto.envseal(),
+        &[
+            ("A", "s3://cfg-bucket/missing.env?optional"),
+            ("B", "s3://no-such-bucket/x.env?optional"),
+            ("C", "s3://cfg-bucket/missing.env?encryption=kms&optional"),
+        ],
+    );
+    let out = run(cmd.args([
+        "exec",
+        "--from",
+        "s3://cfg-bucket/missing-bundle.env?optional",
+        "--from",
+        "s3://cfg-bucket/here.env",
+        "--",
+        "/usr/bin/env",
+    ]));
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env.get("HERE").map(String::as_str), Some("yes"));
+    for name in ["A", "B", "C"] {
+        assert!(!env.contains_key(name), "{name} should be left out");
+    }
+    assert!(out.stderr.contains("optional"), "{}", out.stderr);
+}
+
+#[test]
+fn encryption_sdk_messages_are_refused_clearly() {
+    let moto = Moto::start();
+    setup(&moto);
+    // Header v2, suite 0x0578 (aws-encryption-cli's default), then junk.
+    let mut message = vec![0x02, 0x05, 0x78];
+    message.extend((0..200u32).map(|i| (i * 7 % 251) as u8));
+    put_object(&moto, "esdk.bin", &message, json!({}));
+    put_object(
+        &moto,
+        "esdk.b64",
+        support::b64(&message).as_bytes(),
+        json!({}),
+    );
+    for key in ["esdk.bin", "esdk.b64"] {
+        let reference = format!("s3://{BUCKET}/{key}");
+        let out = exec_marker(moto.envseal(), &[], &[&reference]);
+        assert_failed(&out, &reference, "unsupported", &[]);
+        assert!(out.stderr.contains("Encryption SDK"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn iam_needs_s3_get_object_and_kms_decrypt() {
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    push(&moto, "s3://cfg-bucket/app/prod.env", ALIAS, b"A=from-s3\n");
+    let inline = support::b64(&kms_encrypt(&moto, &key_id, b"from-kms"));
+    let reader = moto.create_user_with_policy(
+        "reader",
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": format!("arn:aws:s3:::{BUCKET}/app/*")},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"},
+        ]}),
+    );
+    let no_kms = moto.create_user_with_policy(
+        "no-kms",
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": format!("arn:aws:s3:::{BUCKET}/app/*")},
+        ]}),
+    );
+    let no_s3 = moto.create_user_with_policy(
+        "no-s3",
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"},
+        ]}),
+    );
+    moto.enforce_iam();
+    let vars = [("K", format!("kms:{inline}"))];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let from = ["s3://cfg-bucket/app/prod.env"];
+
+    let mut cmd = with_vars(moto.envseal_as(&reader), &vars);
+    let out = run(cmd.args(["exec", "--from", from[0], "--", "/usr/bin/env"]));
+    out.expect_code(0);
+    assert_eq!(out.env()["A"], "from-s3");
+    assert_eq!(out.env()["K"], "from-kms");
+
+    let out = exec_marker(moto.envseal_as(&no_kms), &vars, &from);
+    assert_failed(&out, from[0], "access-denied", &["from-s3"]);
+    assert_failed(&out, "K: kms:", "access-denied", &["from-kms"]);
+
+    let out = exec_marker(moto.envseal_as(&no_s3), &[], &from);
+    assert_failed(&out, from[0], "access-denied", &[]);
+}
+
+/// Where the strace output goes (the test's own file, not envseal's).
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "envseal-s3-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every syscall line in an strace log that creates, writes, renames or
+/// links a file.
+fn write_mode_calls(trace: &str) -> Vec<String> {
+    trace
+        .lines()
+        .filter(|line| {
+            let call = line
+                .split_once(' ')
+                .map(|(_, rest)| rest.trim_start())
+                .unwrap_or(line);
+            let opens = call.starts_with("open(") || call.starts_with("openat(");
+            let writes = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                .iter()
+                .any(|f| call.contains(f));
+            let other = [
+                "creat(",
+                "rename(",
+                "renameat(",
+                "renameat2(",
+                "link(",
+                "linkat(",
+            ]
+            .iter()
+            .any(|c| call.starts_with(c));
+            (opens && writes) || other
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn strace_classifier_sees_write_mode_opens() {
+    let trace = "\
+101 openat(AT_FDCWD, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC) = 3
+101 openat(AT_FDCWD, \"/tmp/x\", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 4
+102 open(\"/dev/null\", O_RDWR) = 5
+102 rename(\"/a\", \"/b\") = 0
+102 +++ exited with 0 +++";
+    assert_eq!(write_mode_calls(trace).len(), 3);
+}
+
+#[test]
+fn no_file_is_created_while_resolving() {
+    let strace = ["/usr/bin/strace", "/bin/strace"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| panic!("strace not found: apt-get install -y strace (.ci/run does)"));
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    push(&moto, "s3://cfg-bucket/pushed.env", ALIAS, b"PUSHED=p-1\n");
+    s3ec_put(
+        &moto,
+        "py/v3.env",
+        "v3",
+        b"PY=p-2\n",
+        json!({"layout": "instruction"}),
+    );
+    let blob = kms_encrypt(&moto, &key_id, br#"{"blog": "p-3"}"#);
+    put_object(&moto, "blog.b64", support::b64(&blob).as_bytes(), json!({}));
+    let inline = support::b64(&kms_encrypt(&moto, &key_id, b"p-4"));
+
+    let dir = temp_dir("strace");
+    let log = dir.join("trace.log");
+    let envseal = moto.envseal();
+    let mut cmd = Command::new(strace);
+    cmd.env_clear();
+    for (k, v) in envseal.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("INLINE", format!("kms:{inline}"))
+        .args([
+            "-f",
+            "-e",
+            "trace=openat,creat,open,rename,renameat,renameat2,link,linkat",
+            "-o",
+        ])
+        .arg(&log)
+        .arg(envseal.get_program())
+        .args([
+            "exec",
+            "--from",
+            "s3://cfg-bucket/pushed.env,s3://cfg-bucket/py/v3.env,s3://cfg-bucket/blog.b64",
+            "--",
+            "/usr/bin/env",
+        ]);
+    let out = run(&mut cmd);
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env["PUSHED"], "p-1");
+    assert_eq!(env["PY"], "p-2");
+    assert_eq!(env["BLOG"], "p-3");
+    assert_eq!(env["INLINE"], "p-4");
+    let trace = std::fs::read_to_string(&log).expect("strace wrote its log");
+    assert!(
+        trace.contains("openat("),
+        "strace saw no openat at all: is ptrace allowed?\n{trace}"
+    );
+    let writes = write_mode_calls(&trace);
+    assert!(
+        writes.is_empty(),
+        "files opened for writing, created, renamed or linked:\n{}",
+        writes.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
