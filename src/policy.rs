@@ -205,10 +205,7 @@ pub fn print(flags: &Flags, env: Vec<(OsString, OsString)>, resolve: bool) -> Re
 /// `--resolve`: the caller's account (STS) and the SSE-KMS keys of the S3
 /// objects (HeadObject).
 fn lookup(plan: &Plan, timeout: std::time::Duration) -> Result<(String, BTreeSet<String>), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
+    let runtime = crate::resolve::runtime().map_err(|e| Error::Other(e.reason))?;
     runtime.block_on(async {
         tokio::time::timeout(timeout, async {
             let aws = crate::aws::Aws::load().await;
