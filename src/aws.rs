@@ -6,6 +6,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::error::{FailureKind, FetchError};
 
@@ -21,8 +28,42 @@ pub mod trust;
 
 /// The HTTPS client: rustls with the ring provider, trusting `AWS_CA_BUNDLE`,
 /// else `SSL_CERT_FILE`, else the compiled-in Mozilla roots (see [`trust`]).
-fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    trust::http_client()
+fn http_client() -> SharedHttpClient {
+    SharedHttpClient::new(BuildOnce(trust::http_client()))
+}
+
+/// The SDK's HTTPS client, minus its warm-up: for every client built from a
+/// configuration (the STS client aws-config makes for web identity, then one
+/// per service and region here), the SDK builds a whole connector — TLS
+/// configuration and root store, parsed from PEM — only to drop it, "so that
+/// native certificates load early". That cost ~0.5–1 ms of CPU per client
+/// on the path to the first request. Without it the one connector is built
+/// once, when the first request needs it, and shared by every client.
+#[derive(Debug)]
+struct BuildOnce(SharedHttpClient);
+
+impl HttpClient for BuildOnce {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    // `validate_base_client_config`: the trait's default (nothing to check).
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 impl Aws {

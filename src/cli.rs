@@ -129,7 +129,7 @@ pub struct ExecArgs {
     /// Stay as the parent: forward signals, reap zombies [env: ENVSEAL_INIT]
     #[arg(long)]
     pub init: bool,
-    /// With --init: run CMD in a process group of its own and forward signals to the whole group [env: ENVSEAL_INIT_PGROUP]
+    /// --init, with CMD in a process group of its own that receives every forwarded signal [env: ENVSEAL_INIT_PGROUP, with ENVSEAL_INIT]
     #[arg(long = "init-pgroup")]
     pub init_pgroup: bool,
     /// The command and its arguments.
@@ -169,6 +169,7 @@ impl CommonArgs {
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),
             init,
+            init_pgroup: false,
         }
     }
 }

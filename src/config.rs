@@ -24,6 +24,9 @@ pub struct Config {
     pub log_level: tracing::Level,
     pub log_format: LogFormat,
     pub init: bool,
+    /// With `init`: the application in a process group of its own that
+    /// receives every forwarded signal.
+    pub init_pgroup: bool,
 }
 
 /// What the user typed, before the environment is consulted.
@@ -35,6 +38,7 @@ pub struct Flags {
     pub log_level: Option<String>,
     pub log_format: Option<String>,
     pub init: bool,
+    pub init_pgroup: bool,
 }
 
 fn env_var(env: &[(OsString, OsString)], name: &str) -> Option<String> {
@@ -128,16 +132,9 @@ impl Config {
                 )))
             }
         };
-        let init = flags.init
-            || match env_var(env, "ENVSEAL_INIT").as_deref() {
-                None | Some("" | "0" | "false" | "no") => false,
-                Some("1" | "true" | "yes") => true,
-                Some(other) => {
-                    return Err(Error::Config(format!(
-                        "ENVSEAL_INIT={other:?} is not one of 1, 0, true, false"
-                    )))
-                }
-            };
+        // `--init-pgroup` (or ENVSEAL_INIT_PGROUP) implies `--init`.
+        let init_pgroup = flags.init_pgroup || env_bool(env, "ENVSEAL_INIT_PGROUP")?;
+        let init = flags.init || init_pgroup || env_bool(env, "ENVSEAL_INIT")?;
         Ok(Config {
             sources,
             timeout,
@@ -145,7 +142,19 @@ impl Config {
             log_level,
             log_format,
             init,
+            init_pgroup,
         })
+    }
+}
+
+/// A yes/no variable: unset, empty, `0`, `false`, `no` or `1`, `true`, `yes`.
+fn env_bool(env: &[(OsString, OsString)], name: &str) -> Result<bool, Error> {
+    match env_var(env, name).as_deref() {
+        None | Some("" | "0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(Error::Config(format!(
+            "{name}={other:?} is not one of 1, 0, true, false"
+        ))),
     }
 }
 
@@ -253,5 +262,22 @@ mod tests {
             ..Flags::default()
         };
         assert!(Config::new(&bad, &env).is_err());
+    }
+
+    #[test]
+    fn init_pgroup_implies_init() {
+        let env = |k: &str, v: &str| vec![(OsString::from(k), OsString::from(v))];
+        let c = Config::new(&Flags::default(), &env("ENVSEAL_INIT_PGROUP", "1")).unwrap();
+        assert!(c.init && c.init_pgroup);
+        let c = Config::new(&Flags::default(), &env("ENVSEAL_INIT", "yes")).unwrap();
+        assert!(c.init && !c.init_pgroup);
+        let flags = Flags {
+            init_pgroup: true,
+            ..Flags::default()
+        };
+        let c = Config::new(&flags, &[]).unwrap();
+        assert!(c.init && c.init_pgroup);
+        assert!(Config::new(&Flags::default(), &env("ENVSEAL_INIT_PGROUP", "maybe")).is_err());
+        assert!(!Config::new(&Flags::default(), &[]).unwrap().init);
     }
 }

@@ -95,10 +95,15 @@ pub struct Inherited {
 
 /// Splits the inherited environment into plain variables and references;
 /// drops every `ENVSEAL_*` variable.
+///
+/// A value that starts like a reference is a reference, whatever else is
+/// wrong with it: when it (or its variable's name) is not UTF-8 it is a
+/// malformed reference, never passed through as a plain string.
 pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Inherited {
+    use std::os::unix::ffi::OsStrExt;
     let mut out = Inherited::default();
     for (name, value) in vars {
-        if name.to_str().is_some_and(|n| n.starts_with("ENVSEAL_")) {
+        if name.as_bytes().starts_with(b"ENVSEAL_") {
             continue;
         }
         match (name.to_str(), value.to_str()) {
@@ -116,6 +121,20 @@ pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> 
                         reason: format!("malformed reference: {e}"),
                     }),
                 }
+            }
+            (Some(_), Some(_)) => out.plain.push((name, value)),
+            (n, v) if reference::looks_like_reference(&value.to_string_lossy()) => {
+                out.failures.push(Failure {
+                    variable: name.to_string_lossy().into_owned(),
+                    reference: value.to_string_lossy().into_owned(),
+                    kind: FailureKind::Malformed,
+                    reason: if v.is_none() {
+                        "malformed reference: not valid UTF-8".to_owned()
+                    } else {
+                        debug_assert!(n.is_none());
+                        "malformed reference: the variable name is not valid UTF-8".to_owned()
+                    },
+                });
             }
             _ => out.plain.push((name, value)),
         }
@@ -531,5 +550,42 @@ mod tests {
         assert_eq!(inherited.refs[0].name, "B");
         assert_eq!(inherited.failures.len(), 1);
         assert_eq!(inherited.failures[0].variable, "C");
+    }
+
+    /// Regression (issue 7): a reference that is not UTF-8, or whose
+    /// variable name is not, used to pass through to the application as a
+    /// plain string (fail open); an `ENVSEAL_*` name that is not UTF-8 used to
+    /// reach the application.
+    #[test]
+    fn non_utf8_references_are_malformed_not_plain() {
+        use std::os::unix::ffi::OsStringExt;
+        let vars = vec![
+            (
+                OsString::from("BAD_VALUE"),
+                OsString::from_vec(b"ssm:/prod/\xff".to_vec()),
+            ),
+            (
+                OsString::from_vec(b"BAD_\xffNAME".to_vec()),
+                OsString::from("sm:prod/api#TOKEN"),
+            ),
+            (
+                OsString::from_vec(b"ENVSEAL_\xff".to_vec()),
+                OsString::from("x"),
+            ),
+            (
+                OsString::from("BINARY_PLAIN"),
+                OsString::from_vec(b"\xff\xfe".to_vec()),
+            ),
+        ];
+        let inherited = split_inherited(vars);
+        assert!(inherited.refs.is_empty());
+        assert_eq!(inherited.failures.len(), 2, "{:?}", inherited.failures);
+        assert_eq!(inherited.failures[0].variable, "BAD_VALUE");
+        assert!(inherited.failures[0].reason.contains("UTF-8"));
+        assert_eq!(inherited.failures[0].kind, FailureKind::Malformed);
+        assert!(inherited.failures[1].reason.contains("name"));
+        // Only the non-reference binary value passes through.
+        assert_eq!(inherited.plain.len(), 1);
+        assert_eq!(inherited.plain[0].0, OsString::from("BINARY_PLAIN"));
     }
 }

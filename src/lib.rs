@@ -72,11 +72,15 @@ pub fn run(args: Vec<OsString>, env: Vec<(OsString, OsString)>) -> i32 {
 fn dispatch(command: cli::Command, env: Vec<(OsString, OsString)>) -> Result<i32, Error> {
     match command {
         cli::Command::Exec(args) => {
-            let flags = args.common.flags(args.init);
+            let mut flags = args.common.flags(args.init);
+            flags.init_pgroup = args.init_pgroup;
             let (config, outcome) = resolve_all(&flags, env)?;
             let child = outcome.into_result().map_err(Error::Resolution)?;
             if config.init {
-                return process::init::run(&args.command, child);
+                let options = process::init::Options {
+                    pgroup: config.init_pgroup,
+                };
+                return process::init::run(&args.command, child, options);
             }
             Err(process::exec::exec(&args.command, &child))
         }

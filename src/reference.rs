@@ -192,6 +192,15 @@ fn split_suffix(input: &str) -> Result<(&str, Suffix), ParseError> {
             match (k, v) {
                 ("optional", None | Some("true")) => suffix.optional = true,
                 ("optional", Some("false")) => {}
+                ("version-stage", Some(_)) if suffix.version_stage.is_some() => {
+                    return err("option 'version-stage' given twice")
+                }
+                ("version-id", Some(_)) if suffix.version_id.is_some() => {
+                    return err("option 'version-id' given twice")
+                }
+                ("encryption", Some(_)) if suffix.encryption.is_some() => {
+                    return err("option 'encryption' given twice")
+                }
                 ("version-stage", Some(v)) if !v.is_empty() => {
                     suffix.version_stage = Some(v.to_owned())
                 }
@@ -789,6 +798,22 @@ mod tests {
         assert!(reason("sm:a b").contains("invalid character"));
         assert!(reason("sm:a:b").contains("':'"));
         assert!(reason("sm:a?encryption=kms").contains("encryption"));
+    }
+
+    /// Regression (issue 7): a repeated option silently took the last value
+    /// (`?version-stage=AWSCURRENT&version-stage=AWSPREVIOUS` read the
+    /// previous version); an ambiguous reference is now refused.
+    #[test]
+    fn repeated_options_are_refused() {
+        assert!(reason("sm:a?version-stage=A&version-stage=B").contains("twice"));
+        assert!(reason("sm:a?version-id=1&version-id=2").contains("twice"));
+        assert!(reason("s3://bucket/k?encryption=kms&encryption=none").contains("twice"));
+        // Saying optional twice is not ambiguous.
+        assert!(
+            parse_reference("ssm:/a?optional&optional")
+                .unwrap()
+                .optional
+        );
     }
 
     #[test]

@@ -94,7 +94,11 @@ fn tree(root: &Path) -> BTreeSet<String> {
 
 /// `chroot ROOT /envseal ARGS…` with only the given environment.
 fn chroot(root: &Path, env: &[(&str, String)], args: &[&str]) -> Run {
-    let mut cmd = Command::new("chroot");
+    let chroot = ["/usr/sbin/chroot", "/usr/bin/chroot", "/sbin/chroot"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chroot(8) not found");
+    let mut cmd = Command::new(chroot);
     cmd.env_clear().arg(root).arg("/envseal").args(args);
     for (k, v) in env {
         cmd.env(k, v);

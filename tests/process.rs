@@ -253,8 +253,25 @@ fn init_signals_only_the_child_by_default() {
 #[test]
 fn init_pgroup_signals_the_whole_group() {
     let app = signal_app();
-    let mut p =
-        Running::spawn(init(&[app.to_str().unwrap(), "--fork"]).env("ENVSEAL_INIT_PGROUP", "1"));
+    assert_group_signalled(
+        init(&[app.to_str().unwrap(), "--fork"]).env("ENVSEAL_INIT_PGROUP", "1"),
+    );
+}
+
+#[test]
+fn init_pgroup_flag_implies_init_and_signals_the_whole_group() {
+    let app = signal_app();
+    let mut cmd = envseal_bare();
+    cmd.args(["exec", "--init-pgroup", "--"])
+        .arg(&app)
+        .arg("--fork");
+    assert_group_signalled(&mut cmd);
+}
+
+/// Runs `signals --fork` under `cmd`; SIGTERM to envseal must reach both
+/// processes of the application's own group.
+fn assert_group_signalled(cmd: &mut Command) {
+    let mut p = Running::spawn(cmd);
     let (app_pid, app_pgid) = ready_ids(&p.wait_line(|l| l.starts_with("ready ")));
     let (_, grand_pgid) = ready_ids(&p.wait_line(|l| l.starts_with("grand ready ")));
     assert_eq!(app_pid, app_pgid, "the application leads its own group");

@@ -420,3 +420,66 @@ fn trace_logging_never_shows_a_value() {
         assert!(!out.stderr.contains(v), "value leaked on stderr");
     }
 }
+
+#[test]
+fn path_bundle_lists_with_describe_parameters_or_falls_back_to_by_path() {
+    let moto = Moto::start();
+    let params: Vec<(String, String)> = (0..27)
+        .map(|i| (format!("/lst/app/k{i:02}"), format!("v{i}")))
+        .chain([("/lst/app/deep/er/x".into(), "deep".into())])
+        .chain([("/lst/other/k".into(), "nope".into())])
+        .collect();
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    seed(&moto, &refs);
+    let policy = |actions: &[&str]| {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+    };
+    // Listing allowed: DescribeParameters + GetParameters, no GetParametersByPath.
+    let lister = moto.create_user_with_policy(
+        "lister",
+        policy(&["ssm:DescribeParameters", "ssm:GetParameters"]),
+    );
+    // The usual policy: GetParametersByPath only.
+    let by_path = moto.create_user_with_policy("by-path", policy(&["ssm:GetParametersByPath"]));
+    let nothing = moto.create_user_with_policy("no-ssm", policy(&["s3:GetObject"]));
+    moto.enforce_iam();
+    for (key, strategy) in [
+        (&lister, "DescribeParameters"),
+        (&by_path, "GetParametersByPath"),
+    ] {
+        let out = run(moto.envseal_as(key).args([
+            "exec",
+            "--log-level",
+            "debug",
+            "--from",
+            "ssm:/lst/app/",
+            "--",
+            "/usr/bin/env",
+        ]));
+        out.expect_code(0);
+        let env = out.env();
+        for i in 0..27 {
+            assert_eq!(env[&format!("K{i:02}")], format!("v{i}"), "{strategy}");
+        }
+        assert_eq!(env["DEEP_ER_X"], "deep", "{strategy}");
+        assert!(!env.values().any(|v| v == "nope"), "{strategy}");
+        assert!(
+            out.stderr.contains(&format!("ssm {strategy}")),
+            "{strategy}: {}",
+            out.stderr
+        );
+    }
+    let out = run(moto.envseal_as(&nothing).args([
+        "exec",
+        "--from",
+        "ssm:/lst/app/",
+        "--",
+        "/usr/bin/env",
+    ]));
+    out.expect_code(111);
+    assert!(out.stderr.contains("access denied"), "{}", out.stderr);
+}

@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
             let message = e.to_string();
             // Key names are cut at 128 characters (each escaped to at most
             // 10 bytes); nothing else in a message grows with the input.
-            assert!(message.len() < 2048, "error message of {} bytes", message.len());
+            assert!(
+                message.len() < 2048,
+                "error message of {} bytes",
+                message.len()
+            );
             // The decoder refuses the whole document, so lookup must too.
             assert!(lookup(data, "A").is_err());
         }

@@ -71,7 +71,10 @@ fn cbc_base() -> &'static Base {
         let metadata = vec![
             ("x-amz-key-v2".to_owned(), b64(&wrapped_key())),
             ("x-amz-iv".to_owned(), b64(&iv)),
-            ("x-amz-cek-alg".to_owned(), "AES/CBC/PKCS5Padding".to_owned()),
+            (
+                "x-amz-cek-alg".to_owned(),
+                "AES/CBC/PKCS5Padding".to_owned(),
+            ),
             ("x-amz-wrap-alg".to_owned(), "kms".to_owned()),
             (
                 "x-amz-matdesc".to_owned(),

@@ -68,7 +68,7 @@ pub fn http_client() -> SharedHttpClient {
                 .build_https()
         }
         Err(reason) => {
-            tracing::error!("{reason}; no HTTPS request can be made");
+            // Reported once per failed reference, through the SDK's error.
             let connector = SharedHttpConnector::new(Unusable(reason));
             aws_smithy_runtime_api::client::http::http_client_fn(move |_, _| connector.clone())
         }

@@ -50,6 +50,10 @@ enum Decoding {
 }
 
 pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
+    if objects.is_empty() {
+        // No client (and none of its endpoint set-up) for nothing.
+        return;
+    }
     let client = match aws.s3() {
         Ok(c) => c,
         Err(e) => {

@@ -166,12 +166,203 @@ async fn fetch_path(aws: &Aws, path: &str, region: Option<&str>, sink: &Sink) {
     sink.put(request, answer.map(Fetched::Entries));
 }
 
+/// Every parameter under `path`, recursively.
+///
+/// GetParametersByPath answers 10 parameters a page, one page after the
+/// other: 10 round trips for 100 parameters. DescribeParameters lists up to
+/// 50 names a page, and GetParameters fetches them 10 a call, all at once,
+/// while the next page is listed: 3 round trips for 100. Both start
+/// together. When the first listing page holds more names than a
+/// GetParametersByPath page could, envseal switches to listing and fetching;
+/// otherwise (DescribeParameters refused, throttled, paging at 10 like moto,
+/// or a path of 10 parameters or fewer) GetParametersByPath goes on as if it
+/// were alone, and is also where a failed listing or fetch falls back to
+/// (and the other way round, for a policy that grants the listing but not
+/// GetParametersByPath). No round trip is lost either way; the price is one
+/// more API call.
 async fn fetch_path_pages(
     aws: &Aws,
     path: &str,
     region: Option<&str>,
 ) -> Result<Vec<(String, Secret)>, FetchError> {
     let client = aws.ssm(region)?;
+    let by_path = by_path(&client, path);
+    let first_listing = describe_page(&client, path, None);
+    tokio::pin!(by_path, first_listing);
+    let listing = tokio::select! {
+        biased;
+        done = &mut by_path => match done {
+            Ok(entries) => return Ok(entries),
+            // Refused (a policy may grant the listing instead) or failed:
+            // the listing is the last chance, and this error the answer
+            // when it fails too.
+            Err(e) => {
+                return match first_listing.await {
+                    Ok(first) if !first.names.is_empty() => {
+                        list_then_get(&client, path, first).await.map_err(|_| e)
+                    }
+                    _ => Err(e),
+                };
+            }
+        },
+        listing = &mut first_listing => listing,
+    };
+    let why = match listing {
+        Ok(first) if first.names.len() > BATCH => match list_then_get(&client, path, first).await {
+            Ok(entries) => return Ok(entries),
+            Err(why) => why,
+        },
+        Ok(_) => "listing pages no wider than GetParametersByPath",
+        Err(why) => why,
+    };
+    debug!(path, why, "ssm path: GetParametersByPath");
+    by_path.await
+}
+
+/// One page of names under `path`.
+struct Listing {
+    names: Vec<String>,
+    next_token: Option<String>,
+}
+
+/// DescribeParameters takes at most 50 results a page.
+const DESCRIBE_PAGE: i32 = 50;
+
+/// DescribeParameters of the names under `path` (which ends in `/`).
+/// Errors say which call failed; the caller falls back to
+/// GetParametersByPath whatever they were.
+async fn describe_page(
+    client: &aws_sdk_ssm::Client,
+    path: &str,
+    token: Option<String>,
+) -> Result<Listing, &'static str> {
+    use aws_sdk_ssm::types::ParameterStringFilter;
+    // The Path filter names the hierarchy without its trailing slash.
+    let hierarchy = match path.trim_end_matches('/') {
+        "" => "/",
+        h => h,
+    };
+    let filter = ParameterStringFilter::builder()
+        .key("Path")
+        .option("Recursive")
+        .values(hierarchy)
+        .build()
+        .map_err(|_| "DescribeParameters filter")?;
+    let output = client
+        .describe_parameters()
+        .parameter_filters(filter)
+        .max_results(DESCRIBE_PAGE)
+        .set_next_token(token)
+        // An optimisation only: refused or throttled, it is not retried.
+        .customize()
+        .config_override(
+            aws_sdk_ssm::config::Builder::default()
+                .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+        )
+        .send()
+        .await
+        .map_err(|_| "DescribeParameters failed")?;
+    Ok(Listing {
+        names: output
+            .parameters()
+            .iter()
+            .filter_map(|p| p.name())
+            .filter(|n| n.starts_with(path))
+            .map(str::to_owned)
+            .collect(),
+        next_token: output
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+    })
+}
+
+/// The values of every name listed, from `first` on: each page's
+/// GetParameters batches are sent as soon as the page arrives, while the
+/// next page is being listed.
+async fn list_then_get(
+    client: &aws_sdk_ssm::Client,
+    path: &str,
+    first: Listing,
+) -> Result<Vec<(String, Secret)>, &'static str> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
+    let list = async move {
+        let mut page = first;
+        let mut pages = 1u32;
+        loop {
+            for chunk in page.names.chunks(BATCH) {
+                // The receiver outlives this future (see try_join below).
+                let _ = tx.send(chunk.to_vec());
+            }
+            let Some(token) = page.next_token.take() else {
+                break;
+            };
+            page = describe_page(client, path, Some(token)).await?;
+            pages += 1;
+        }
+        Ok::<u32, &'static str>(pages)
+    };
+    let get = async {
+        let mut in_flight = FuturesUnordered::new();
+        let mut entries = Vec::new();
+        let mut listing = true;
+        loop {
+            tokio::select! {
+                names = rx.recv(), if listing => match names {
+                    Some(names) => in_flight.push(get_batch(client, names)),
+                    None => listing = false,
+                },
+                Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
+                    for (name, value) in answer? {
+                        let relative = name.strip_prefix(path).unwrap_or(&name).to_owned();
+                        entries.push((relative, value));
+                    }
+                }
+                else => break,
+            }
+        }
+        Ok::<_, &'static str>(entries)
+    };
+    let (pages, entries) = futures_util::future::try_join(list, get).await?;
+    debug!(
+        path,
+        pages,
+        count = entries.len(),
+        "ssm DescribeParameters + GetParameters done"
+    );
+    Ok(entries)
+}
+
+/// GetParameters of listed names: (name, value) of those that still exist
+/// (one deleted since it was listed is left out, as a listing made a moment
+/// later would have left it out).
+async fn get_batch(
+    client: &aws_sdk_ssm::Client,
+    names: Vec<String>,
+) -> Result<Vec<(String, Secret)>, &'static str> {
+    let output = client
+        .get_parameters()
+        .set_names(Some(names))
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|_| "GetParameters of the listed names failed")?;
+    Ok(output
+        .parameters()
+        .iter()
+        .filter_map(|p| match (p.name(), p.value()) {
+            (Some(n), Some(v)) => Some((n.to_owned(), Secret::new(v.to_owned()))),
+            _ => None,
+        })
+        .collect())
+}
+
+async fn by_path(
+    client: &aws_sdk_ssm::Client,
+    path: &str,
+) -> Result<Vec<(String, Secret)>, FetchError> {
     let mut entries = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0u32;

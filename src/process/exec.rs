@@ -43,6 +43,63 @@ impl EnvBlock {
     pub fn as_slice(&self) -> &[CString] {
         &self.0
     }
+
+    /// Sizes only (never a value): what `execve` has to copy for this
+    /// environment and `args`, and the largest variable by name.
+    pub fn sizes(&self, args: &[CString]) -> ExecSizes {
+        let mut sizes = ExecSizes {
+            total: 0,
+            variables: self.0.len(),
+            largest: None,
+        };
+        let pointer = std::mem::size_of::<usize>();
+        for s in args.iter().chain(&self.0) {
+            sizes.total += s.as_bytes_with_nul().len() + pointer;
+        }
+        sizes.total += 2 * pointer; // the NULL ends of argv and envp
+        for c in &self.0 {
+            let bytes = c.as_bytes_with_nul();
+            if !matches!(&sizes.largest, Some((_, n)) if bytes.len() <= *n) {
+                let name = bytes.split(|b| *b == b'=').next().unwrap_or_default();
+                sizes.largest = Some((String::from_utf8_lossy(name).into_owned(), bytes.len()));
+            }
+        }
+        sizes
+    }
+}
+
+/// The kernel's limit for one argument or `NAME=VALUE` string
+/// (`MAX_ARG_STRLEN`, 32 pages).
+pub const MAX_ARG_STRLEN: usize = 128 * 1024;
+
+/// What an `execve` would copy: total bytes (strings with their NULs and
+/// pointers), the number of variables, the largest variable (name, bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSizes {
+    pub total: usize,
+    pub variables: usize,
+    pub largest: Option<(String, usize)>,
+}
+
+impl ExecSizes {
+    /// Why `execve` said E2BIG, in words and numbers.
+    pub fn e2big_reason(&self) -> String {
+        let mut reason = format!(
+            "the environment is too large for the kernel (E2BIG): {} variables and the arguments take {} bytes",
+            self.variables, self.total
+        );
+        match &self.largest {
+            Some((name, len)) if *len > MAX_ARG_STRLEN => reason.push_str(&format!(
+                "; {name} alone is {len} bytes, over the kernel's limit of {MAX_ARG_STRLEN} bytes (128 KiB) for one variable"
+            )),
+            Some((name, len)) => reason.push_str(&format!(
+                "; the largest is {name} ({len} bytes); the total limit is a quarter of the stack size limit (ulimit -s: 2 MiB of the usual 8 MiB)"
+            )),
+            None => {}
+        }
+        reason.push_str("; resolve fewer or smaller values");
+        reason
+    }
 }
 
 impl Drop for EnvBlock {
@@ -88,6 +145,7 @@ pub fn exec(command: &[OsString], env: &ChildEnv) -> Error {
         Ok(b) => b,
         Err(e) => return e,
     };
+    let sizes = block.sizes(&args);
     let mut denied = None;
     let mut last = Errno::ENOENT;
     for candidate in candidates(program, env.var("PATH")) {
@@ -120,7 +178,7 @@ pub fn exec(command: &[OsString], env: &ChildEnv) -> Error {
         (Errno::E2BIG, _) => Error::Exec {
             program,
             not_found: false,
-            reason: "the environment and arguments are larger than the kernel accepts (E2BIG); resolve fewer or smaller values".into(),
+            reason: sizes.e2big_reason(),
         },
         (Errno::ENOEXEC, _) => Error::Exec {
             program,
@@ -154,5 +212,34 @@ mod tests {
             ]
         );
         assert_eq!(candidates(OsStr::new("app"), None).len(), 6);
+    }
+
+    #[test]
+    fn e2big_reason_names_sizes_never_values() {
+        let secret = "s".repeat(MAX_ARG_STRLEN + 10);
+        let inherited = crate::environment::split_inherited(vec![
+            (OsString::from("SMALL"), OsString::from("x")),
+            (OsString::from("HUGE"), OsString::from(secret.as_str())),
+        ]);
+        let outcome = crate::environment::assemble(
+            inherited,
+            &[],
+            crate::environment::Collision::Override,
+            &std::collections::HashMap::new(),
+        );
+        let env = outcome.into_result().unwrap();
+        let block = EnvBlock::new(&env).unwrap();
+        let args = vec![CString::new("/bin/true").unwrap()];
+        let sizes = block.sizes(&args);
+        assert_eq!(sizes.variables, 2);
+        assert_eq!(
+            sizes.largest,
+            Some(("HUGE".to_owned(), "HUGE=".len() + secret.len() + 1))
+        );
+        let reason = sizes.e2big_reason();
+        assert!(reason.contains("E2BIG"), "{reason}");
+        assert!(reason.contains("HUGE alone is 131088 bytes"), "{reason}");
+        assert!(reason.contains(&sizes.total.to_string()), "{reason}");
+        assert!(!reason.contains("ssss"), "{reason}");
     }
 }

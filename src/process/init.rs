@@ -21,50 +21,18 @@ use crate::environment::ChildEnv;
 use crate::error::Error;
 use crate::process::exec;
 
-/// The variable behind `--init-pgroup`.
-pub const PGROUP_VARIABLE: &str = "ENVSEAL_INIT_PGROUP";
-
 /// How the supervisor behaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {
     /// Put the application in a process group of its own and forward signals
     /// to the whole group (tini's `-g`), so that children of a shell script
-    /// receive SIGTERM too.
+    /// receive SIGTERM too (`--init-pgroup`, `ENVSEAL_INIT_PGROUP`).
     pub pgroup: bool,
 }
 
-impl Options {
-    /// `flag` (`--init-pgroup`), else `ENVSEAL_INIT_PGROUP` from the inherited
-    /// environment (`1`/`true`/`yes` or `0`/`false`/`no`).
-    pub fn new(flag: bool) -> Result<Options, Error> {
-        if flag {
-            return Ok(Options { pgroup: true });
-        }
-        let value = std::env::var_os(PGROUP_VARIABLE);
-        let pgroup = match value.as_ref().map(|v| v.to_str()) {
-            None => false,
-            Some(Some("" | "0" | "false" | "no")) => false,
-            Some(Some("1" | "true" | "yes")) => true,
-            Some(other) => {
-                return Err(Error::Config(format!(
-                    "{PGROUP_VARIABLE}={:?} is not one of 1, 0, true, false",
-                    other.unwrap_or("(not UTF-8)")
-                )))
-            }
-        };
-        Ok(Options { pgroup })
-    }
-}
-
-/// Starts `command` as a child with `env` and supervises it (options from the
-/// inherited environment: see [`Options::new`]). Returns the exit code for
-/// envseal: the child's own, or 128+N when signal N killed it.
-pub fn run(command: &[OsString], env: ChildEnv) -> Result<i32, Error> {
-    run_with(command, env, Options::new(false)?)
-}
-
-/// [`run`] with explicit options.
-pub fn run_with(command: &[OsString], env: ChildEnv, options: Options) -> Result<i32, Error> {
+/// Starts `command` as a child with `env` and supervises it. Returns the exit
+/// code for envseal: the child's own, or 128+N when signal N killed it.
+pub fn run(command: &[OsString], env: ChildEnv, options: Options) -> Result<i32, Error> {
     if command.is_empty() {
         return Err(Error::Config("no command given".into()));
     }
