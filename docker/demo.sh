@@ -115,9 +115,39 @@ echo "        envseal exec --from ssm:/test/ruan/mysql/db01/ -- sh -c '<print na
 step "envseal exec --from sm:demo/api  (+ API_TOKEN=sm:demo/api#TOKEN)"
 echo "    \$ env -i PATH=... AWS_*=... API_TOKEN='sm:demo/api#TOKEN' \\"
 echo "        envseal exec --from sm:demo/api -- sh -c '<print names and lengths>'"
-if ! "${RUN[@]}" "API_TOKEN=sm:demo/api#TOKEN" \
-  "$BIN" exec --from sm:demo/api -- sh -c "$SHOW"; then
-  echo "    (Secrets Manager backend not built yet)"
-fi
+"${RUN[@]}" "API_TOKEN=sm:demo/api#TOKEN" \
+  "$BIN" exec --from sm:demo/api -- sh -c "$SHOW"
+
+step "envseal push: a dotenv document, encrypted client-side under a KMS key, into S3"
+python3 "$AWS_PY" "$ENDPOINT" >/dev/null <<'JSON'
+[
+  {"service": "s3", "method": "create_bucket", "args": {"Bucket": "demo-config"}},
+  {"service": "kms", "method": "create_key", "args": {"Description": "envseal demo"}}
+]
+JSON
+KEY_ID="$(python3 "$AWS_PY" "$ENDPOINT" <<<'{"service": "kms", "method": "list_keys", "args": {}}' \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["Keys"][0]["KeyId"])')"
+python3 "$AWS_PY" "$ENDPOINT" >/dev/null <<JSON
+{"service": "kms", "method": "create_alias", "args": {"AliasName": "alias/demo-config", "TargetKeyId": "$KEY_ID"}}
+JSON
+echo "    \$ envseal push s3://demo-config/app/prod.env --kms-key alias/demo-config < prod.env"
+printf '%s\n' 'export SMTP_USER=mailer' "SMTP_PASSWORD='p@ss w0rd'" 'TLS_KEY="-----BEGIN KEY-----\nMIIB...\n-----END KEY-----"' \
+  | "${RUN[@]}" "$BIN" push s3://demo-config/app/prod.env --kms-key alias/demo-config
+
+step "envseal check: every reference resolves? (lengths and fingerprints, never values)"
+echo "    \$ envseal check --from s3://demo-config/app/prod.env"
+"${RUN[@]}" DB_PASSWORD=ssm:/demo/app/db_password "$BIN" check --from s3://demo-config/app/prod.env
+
+step "envseal exec --from s3://demo-config/app/prod.env"
+"${RUN[@]}" "$BIN" exec --from s3://demo-config/app/prod.env -- sh -c "$SHOW"
+
+step "Fail closed: a missing parameter means the application does not start"
+echo "    \$ MISSING=ssm:/demo/app/not_there envseal exec -- sh -c 'echo started'"
+set +e
+"${RUN[@]}" MISSING=ssm:/demo/app/not_there "$BIN" exec -- sh -c 'echo "    the application started (it should not have)"'
+code=$?
+set -e
+echo "    exit code $code (111: not started)"
+[[ $code == 111 ]] || { echo "expected exit code 111" >&2; exit 1; }
 
 step "Done (moto_server stops now)"

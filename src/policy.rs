@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 
 use serde_json::{json, Value};
+use tracing::warn;
 
 use crate::config::{Config, Flags};
 use crate::environment::{requests, split_inherited};
@@ -25,12 +26,21 @@ pub struct Scope {
     pub partition: String,
 }
 
-fn ssm_param_arn(scope: &Scope, region: Option<&str>, name: &str) -> String {
+/// Where one SSM ARN points: each field from the reference's own ARN when it
+/// had one, else from the scope.
+#[derive(Default, Clone, Copy)]
+struct ArnFields<'a> {
+    partition: Option<&'a str>,
+    region: Option<&'a str>,
+    account: Option<&'a str>,
+}
+
+fn ssm_param_arn(scope: &Scope, from: ArnFields<'_>, name: &str) -> String {
     format!(
         "arn:{}:ssm:{}:{}:parameter/{}",
-        scope.partition,
-        region.unwrap_or(&scope.region),
-        scope.account,
+        from.partition.unwrap_or(&scope.partition),
+        from.region.unwrap_or(&scope.region),
+        from.account.unwrap_or(&scope.account),
         name.trim_start_matches('/')
     )
 }
@@ -67,7 +77,14 @@ pub fn document(requests: &[Request], scope: &Scope, kms_keys: &BTreeSet<String>
     let params: BTreeSet<String> = plan
         .ssm_params
         .iter()
-        .map(|p| ssm_param_arn(scope, p.region.as_deref(), &p.name))
+        .map(|p| {
+            let from = ArnFields {
+                partition: p.partition.as_deref(),
+                region: p.region.as_deref(),
+                account: p.account.as_deref(),
+            };
+            ssm_param_arn(scope, from, &p.name)
+        })
         .collect();
     if !params.is_empty() {
         statements.push(json!({
@@ -80,7 +97,13 @@ pub fn document(requests: &[Request], scope: &Scope, kms_keys: &BTreeSet<String>
     let paths: BTreeSet<String> = plan
         .ssm_paths
         .iter()
-        .map(|(path, region)| ssm_param_arn(scope, region.as_deref(), path.trim_end_matches('/')))
+        .map(|(path, region)| {
+            let from = ArnFields {
+                region: region.as_deref(),
+                ..ArnFields::default()
+            };
+            ssm_param_arn(scope, from, path.trim_end_matches('/'))
+        })
         .collect();
     if !paths.is_empty() {
         statements.push(json!({
@@ -128,6 +151,22 @@ pub fn document(requests: &[Request], scope: &Scope, kms_keys: &BTreeSet<String>
             "Effect": "Allow",
             "Action": ["secretsmanager:BatchGetSecretValue"],
             "Resource": "*",
+        }));
+        // Secrets encrypted under a customer-managed key (not
+        // aws/secretsmanager) need kms:Decrypt on that key, through Secrets
+        // Manager only.
+        let sm_regions: BTreeSet<String> = plan
+            .secrets
+            .iter()
+            .map(|s| s.region.clone().unwrap_or_else(|| scope.region.clone()))
+            .collect();
+        statements.push(json!({
+            "Sid": "DecryptSecretsWithCustomerKeysOptional",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService":
+                sm_regions.iter().map(|r| format!("secretsmanager.{r}.amazonaws.com")).collect::<Vec<_>>()}},
         }));
     }
 
@@ -192,9 +231,9 @@ pub fn print(flags: &Flags, env: Vec<(OsString, OsString)>, resolve: bool) -> Re
     let mut kms_keys = BTreeSet::new();
     if resolve && !requests.is_empty() {
         let plan = Plan::new(&requests);
-        let (account, keys) = lookup(&plan, config.timeout)?;
+        let (account, heads) = lookup(&plan, config.timeout)?;
         scope.account = account;
-        kms_keys = keys;
+        kms_keys = narrowed_kms_keys(&heads);
     }
     let doc = document(&requests, &scope, &kms_keys);
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
@@ -202,9 +241,63 @@ pub fn print(flags: &Flags, env: Vec<(OsString, OsString)>, resolve: bool) -> Re
     Ok(0)
 }
 
-/// `--resolve`: the caller's account (STS) and the SSE-KMS keys of the S3
-/// objects (HeadObject).
-fn lookup(plan: &Plan, timeout: std::time::Duration) -> Result<(String, BTreeSet<String>), Error> {
+/// What HeadObject said about one S3 object's server-side encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectKey {
+    /// SSE-KMS under this key (ARN).
+    SseKms(String),
+    /// No SSE-KMS (SSE-S3, or none: e.g. a client-side encryption client
+    /// writing without SSE).
+    NoSseKms,
+    /// HeadObject failed; the reason (no value: HeadObject returns none).
+    Failed(String),
+}
+
+/// The keys `kms:Decrypt` can be narrowed to: the SSE-KMS keys of the S3
+/// objects, but only when every object has one. Otherwise the object's
+/// envelope, KMS blob or SSE key is unknown, and `kms:Decrypt` stays on `*`
+/// (empty set), with a warning naming each object that kept it there.
+///
+/// Narrowing assumes that an envelope's wrapping key (or a KMS blob's key) is
+/// the object's SSE-KMS key, as `envseal push` writes it.
+pub fn narrowed_kms_keys(heads: &[(String, ObjectKey)]) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut complete = true;
+    for (object, head) in heads {
+        match head {
+            ObjectKey::SseKms(k) => {
+                keys.insert(k.clone());
+            }
+            ObjectKey::NoSseKms => {
+                complete = false;
+                warn!(
+                    object = object.as_str(),
+                    "no SSE-KMS key on this object: kms:Decrypt stays on \"*\""
+                );
+            }
+            ObjectKey::Failed(reason) => {
+                complete = false;
+                warn!(
+                    object = object.as_str(),
+                    reason = reason.as_str(),
+                    "HeadObject failed: kms:Decrypt stays on \"*\""
+                );
+            }
+        }
+    }
+    if complete {
+        keys
+    } else {
+        BTreeSet::new()
+    }
+}
+
+/// `--resolve`: the caller's account (STS) and, per S3 object
+/// (`s3://BUCKET/KEY`), what HeadObject says of its SSE-KMS key.
+fn lookup(
+    plan: &Plan,
+    timeout: std::time::Duration,
+) -> Result<(String, Vec<(String, ObjectKey)>), Error> {
     let runtime = crate::resolve::runtime().map_err(|e| Error::Other(e.reason))?;
     runtime.block_on(async {
         tokio::time::timeout(timeout, async {
@@ -217,19 +310,27 @@ fn lookup(plan: &Plan, timeout: std::time::Duration) -> Result<(String, BTreeSet
                 ))
             })?;
             let account = identity.account().unwrap_or("*").to_owned();
-            let mut keys = BTreeSet::new();
+            let mut heads = Vec::new();
             if !plan.s3_objects.is_empty() {
                 let s3 = aws.s3().map_err(|e| Error::Other(e.reason))?;
-                for o in &plan.s3_objects {
-                    let head = s3.head_object().bucket(&o.bucket).key(&o.key).send().await;
-                    if let Ok(h) = head {
-                        if let Some(k) = h.ssekms_key_id() {
-                            keys.insert(k.to_owned());
-                        }
-                    }
+                let answers = futures_util::future::join_all(
+                    plan.s3_objects
+                        .iter()
+                        .map(|o| s3.head_object().bucket(&o.bucket).key(&o.key).send()),
+                )
+                .await;
+                for (o, head) in plan.s3_objects.iter().zip(answers) {
+                    let key = match head {
+                        Ok(h) => match h.ssekms_key_id() {
+                            Some(k) if !k.is_empty() => ObjectKey::SseKms(k.to_owned()),
+                            _ => ObjectKey::NoSseKms,
+                        },
+                        Err(e) => ObjectKey::Failed(crate::backend::classify(&e).reason),
+                    };
+                    heads.push((format!("s3://{}/{}", o.bucket, o.key), key));
                 }
             }
-            Ok((account, keys))
+            Ok((account, heads))
         })
         .await
         .map_err(|_| Error::Other("--resolve lookups did not finish within the deadline".into()))?
@@ -260,6 +361,8 @@ mod tests {
             req("ssm:/prod/db/password:3"),
             req("ssm:plain"),
             req("arn:aws:ssm:eu-west-1:999:parameter/eu/x"),
+            req("arn:aws-cn:ssm:cn-north-1:210987654321:parameter/cn/x"),
+            req("arn:aws:ssm:us-west-2::parameter/no/account"),
             req("sm:prod/api#TOKEN"),
             req("arn:aws:secretsmanager:us-west-2:999:secret:other-AbCdEf:K::"),
             req("s3://cfg-bucket/app/prod.env#X"),
@@ -273,7 +376,11 @@ mod tests {
         for arn in [
             "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db/password",
             "arn:aws:ssm:us-east-1:123456789012:parameter/plain",
-            "arn:aws:ssm:eu-west-1:123456789012:parameter/eu/x",
+            // the ARN's own partition and account, not the configured ones
+            "arn:aws:ssm:eu-west-1:999:parameter/eu/x\"",
+            "arn:aws-cn:ssm:cn-north-1:210987654321:parameter/cn/x\"",
+            // an empty account field is the caller's
+            "arn:aws:ssm:us-west-2:123456789012:parameter/no/account\"",
             "arn:aws:ssm:us-east-1:123456789012:parameter/myapp/prod\"",
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/api-??????",
             "arn:aws:secretsmanager:us-west-2:999:secret:other-AbCdEf\"",
@@ -286,6 +393,7 @@ mod tests {
         }
         // the two versions of one parameter are one resource
         assert_eq!(text.matches("parameter/prod/db/password").count(), 1);
+        assert!(!text.contains("123456789012:parameter/eu/x"), "{text}");
         let sids: Vec<&str> = doc["Statement"]
             .as_array()
             .unwrap()
@@ -300,10 +408,88 @@ mod tests {
                 "DecryptSecureStringsWithCustomerKeysOptional",
                 "ReadSecrets",
                 "BatchReadSecretsOptional",
+                "DecryptSecretsWithCustomerKeysOptional",
                 "ReadS3Objects",
                 "DecryptWithKms"
             ]
         );
+    }
+
+    fn statement<'a>(doc: &'a Value, sid: &str) -> Option<&'a Value> {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+    }
+
+    #[test]
+    fn secrets_under_customer_keys_get_an_optional_decrypt_via_secrets_manager() {
+        let doc = document(
+            &[
+                req("sm:prod/api#TOKEN"),
+                req("sm:prod/other"),
+                req("arn:aws:secretsmanager:eu-west-1:999:secret:x-AbCdEf"),
+            ],
+            &scope(),
+            &BTreeSet::new(),
+        );
+        let s = statement(&doc, "DecryptSecretsWithCustomerKeysOptional").expect("statement");
+        assert!(s["Sid"].as_str().unwrap().ends_with(OPTIONAL_SID_SUFFIX));
+        assert_eq!(s["Effect"], "Allow");
+        assert_eq!(s["Action"], json!(["kms:Decrypt"]));
+        assert_eq!(s["Resource"], "*");
+        assert_eq!(
+            s["Condition"],
+            json!({"StringEquals": {"kms:ViaService": [
+                "secretsmanager.eu-west-1.amazonaws.com",
+                "secretsmanager.us-east-1.amazonaws.com",
+            ]}})
+        );
+        // only with Secrets Manager references
+        for other in ["ssm:/a", "s3://cfg-bucket/a", "kms:AQID"] {
+            let doc = document(&[req(other)], &scope(), &BTreeSet::new());
+            assert!(
+                statement(&doc, "DecryptSecretsWithCustomerKeysOptional").is_none(),
+                "{other}: {doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn kms_keys_narrow_only_when_every_object_has_an_sse_kms_key() {
+        let k1 = "arn:aws:kms:us-east-1:1:key/k1".to_owned();
+        let k2 = "arn:aws:kms:us-east-1:1:key/k2".to_owned();
+        let all = [
+            (
+                "s3://cfg-bucket/one".to_owned(),
+                ObjectKey::SseKms(k1.clone()),
+            ),
+            (
+                "s3://cfg-bucket/two".to_owned(),
+                ObjectKey::SseKms(k2.clone()),
+            ),
+        ];
+        assert_eq!(
+            narrowed_kms_keys(&all),
+            BTreeSet::from([k1.clone(), k2.clone()])
+        );
+        // one object without SSE-KMS (e.g. client-side encrypted only), or a
+        // HeadObject that failed: the keys are not known, `*` stays
+        for odd in [
+            ObjectKey::NoSseKms,
+            ObjectKey::Failed("access denied".into()),
+        ] {
+            let heads = [all[0].clone(), ("s3://cfg-bucket/odd".to_owned(), odd)];
+            let keys = narrowed_kms_keys(&heads);
+            assert!(keys.is_empty(), "{keys:?}");
+            let doc = document(
+                &[req("s3://cfg-bucket/one"), req("s3://cfg-bucket/odd")],
+                &scope(),
+                &keys,
+            );
+            assert_eq!(statement(&doc, "DecryptWithKms").unwrap()["Resource"], "*");
+        }
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub struct SsmParam {
     pub selector: Option<String>,
     /// From an ARN; `None` means the configured region.
     pub region: Option<String>,
+    /// From an ARN (`aws`, `aws-cn`, …); `None` means the configured one.
+    pub partition: Option<String>,
+    /// From an ARN (a parameter shared from another account); `None` (or an
+    /// empty ARN field) means the caller's account.
+    pub account: Option<String>,
 }
 
 impl SsmParam {
@@ -277,7 +282,7 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
         if body.starts_with("arn:") {
             return err("write an SSM ARN without the 'ssm:' prefix");
         }
-        let param = parse_ssm_name_selector(body, None)?;
+        let param = parse_ssm_name_selector(body)?;
         if param.name.ends_with('/') {
             return err(
                 "a name ending in '/' is a path: use it as a bundle (--from / ENVSEAL_FROM)",
@@ -467,7 +472,7 @@ fn valid_ssm_char(c: char) -> bool {
 }
 
 /// `NAME`, `NAME:VERSION` or `NAME:LABEL`.
-fn parse_ssm_name_selector(body: &str, region: Option<String>) -> Result<SsmParam, ParseError> {
+fn parse_ssm_name_selector(body: &str) -> Result<SsmParam, ParseError> {
     let (name, selector) = match body.split_once(':') {
         Some((n, s)) => (n, Some(s)),
         None => (body, None),
@@ -498,7 +503,9 @@ fn parse_ssm_name_selector(body: &str, region: Option<String>) -> Result<SsmPara
     Ok(SsmParam {
         name: name.to_owned(),
         selector,
-        region,
+        region: None,
+        partition: None,
+        account: None,
     })
 }
 
@@ -536,10 +543,19 @@ fn parse_ssm_path(body: &str) -> Result<String, ParseError> {
     Ok(path)
 }
 
+/// The fields of an ARN that envseal uses.
+struct ArnParts<'a> {
+    partition: &'a str,
+    region: &'a str,
+    /// May be empty.
+    account: &'a str,
+    resource: &'a str,
+}
+
 /// Splits `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` (RESOURCE may hold ':').
-fn split_arn(arn: &str) -> Result<(&str, &str, &str), ParseError> {
+fn split_arn(arn: &str) -> Result<ArnParts<'_>, ParseError> {
     let mut parts = arn.splitn(6, ':');
-    let (_arn, _partition, _service) = (parts.next(), parts.next(), parts.next());
+    let (_arn, partition, _service) = (parts.next(), parts.next().unwrap_or(""), parts.next());
     let region = parts.next().unwrap_or("");
     let account = parts.next().unwrap_or("");
     let Some(resource) = parts.next() else {
@@ -552,11 +568,21 @@ fn split_arn(arn: &str) -> Result<(&str, &str, &str), ParseError> {
     {
         return err("ARN has no valid region");
     }
-    Ok((region, account, resource))
+    Ok(ArnParts {
+        partition,
+        region,
+        account,
+        resource,
+    })
 }
 
 fn parse_ssm_arn(arn: &str) -> Result<SsmParam, ParseError> {
-    let (region, _account, resource) = split_arn(arn)?;
+    let ArnParts {
+        partition,
+        region,
+        account,
+        resource,
+    } = split_arn(arn)?;
     let Some(rest) = resource.strip_prefix("parameter") else {
         return err("SSM ARN resource must be parameter/NAME");
     };
@@ -566,7 +592,11 @@ fn parse_ssm_arn(arn: &str) -> Result<SsmParam, ParseError> {
         Some(r) => r.to_owned(),
         None => return err("SSM ARN resource must be parameter/NAME"),
     };
-    parse_ssm_name_selector(&body, Some(region.to_owned()))
+    let mut param = parse_ssm_name_selector(&body)?;
+    param.region = Some(region.to_owned());
+    param.partition = Some(partition.to_owned());
+    param.account = Some(account.to_owned()).filter(|a| !a.is_empty());
+    Ok(param)
 }
 
 fn parse_secret_name(body: &str) -> Result<SecretVersion, ParseError> {
@@ -595,7 +625,9 @@ fn parse_secret_name(body: &str) -> Result<SecretVersion, ParseError> {
 
 /// `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:KEY[:STAGE[:VERSION_ID]]]`.
 fn parse_sm_arn(arn: &str) -> Result<(SecretVersion, Option<String>), ParseError> {
-    let (region, _account, resource) = split_arn(arn)?;
+    let ArnParts {
+        region, resource, ..
+    } = split_arn(arn)?;
     let Some(rest) = resource.strip_prefix("secret:") else {
         return err("Secrets Manager ARN resource must be secret:NAME");
     };
@@ -670,6 +702,20 @@ mod tests {
             name: name.into(),
             selector: selector.map(Into::into),
             region: region.map(Into::into),
+            partition: None,
+            account: None,
+        })
+    }
+
+    /// An SSM parameter named by ARN: region, partition and account kept.
+    fn ssm_from_arn(name: &str, selector: Option<&str>, arn: (&str, &str, Option<&str>)) -> Target {
+        let (partition, region, account) = arn;
+        Target::Ssm(SsmParam {
+            name: name.into(),
+            selector: selector.map(Into::into),
+            region: Some(region.into()),
+            partition: Some(partition.into()),
+            account: account.map(Into::into),
         })
     }
 
@@ -699,12 +745,25 @@ mod tests {
 
     #[test]
     fn ssm_arn() {
+        let acct = ("aws", "eu-west-1", Some("123456789012"));
         let r = parse_reference("arn:aws:ssm:eu-west-1:123456789012:parameter/prod/db/pw").unwrap();
-        assert_eq!(r.target, ssm("/prod/db/pw", None, Some("eu-west-1")));
+        assert_eq!(r.target, ssm_from_arn("/prod/db/pw", None, acct));
         let r = parse_reference("arn:aws:ssm:eu-west-1:123456789012:parameter/plain:4?optional")
             .unwrap();
-        assert_eq!(r.target, ssm("plain", Some("4"), Some("eu-west-1")));
+        assert_eq!(r.target, ssm_from_arn("plain", Some("4"), acct));
         assert!(r.optional);
+        // Partition and account are kept (policy ARNs are built from them);
+        // an empty account field means the caller's.
+        let r = parse_reference("arn:aws-cn:ssm:cn-north-1:210987654321:parameter/x").unwrap();
+        assert_eq!(
+            r.target,
+            ssm_from_arn("x", None, ("aws-cn", "cn-north-1", Some("210987654321")))
+        );
+        let r = parse_reference("arn:aws:ssm:us-east-1::parameter/x").unwrap();
+        assert_eq!(
+            r.target,
+            ssm_from_arn("x", None, ("aws", "us-east-1", None))
+        );
     }
 
     #[test]

@@ -34,8 +34,16 @@ pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
             .await
             .is_err()
     });
-    // Drop the runtime (and with it every connection) before returning.
-    drop(runtime);
+    // Close every connection before returning. After a timeout, a blocking
+    // task may still be running (a DNS lookup on the resolver's thread pool
+    // waits out the resolver's own timeout): dropping the runtime would wait
+    // for it and overrun the deadline, so it is left behind instead. Nothing
+    // is exec'd or forked then, since a timeout fails resolution.
+    if timed_out {
+        runtime.shutdown_background();
+    } else {
+        drop(runtime);
+    }
     let mut answers = sink.into_inner();
     for request in plan.requests() {
         answers.entry(request).or_insert_with(|| {

@@ -172,6 +172,42 @@ fn static_envseal_fails_closed_in_an_empty_root() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// Regression: a DNS server that never answers (a common VPC
+/// misconfiguration) used to hold envseal past `--timeout`: the lookup runs
+/// on a blocking thread, and dropping the runtime waited for it until the
+/// resolver's own timeout (here 30 s).
+#[test]
+fn a_dns_server_that_never_answers_fails_within_the_deadline() {
+    // A "name server" on a loopback address of its own that reads queries
+    // and never answers.
+    let blackhole = std::net::UdpSocket::bind("127.0.0.77:53").expect("bind 127.0.0.77:53");
+    let root = empty_root(
+        "dns",
+        &[(
+            "etc/resolv.conf",
+            b"nameserver 127.0.0.77\noptions timeout:30 attempts:1\n",
+        )],
+    );
+    let mut env = aws_env("http://ssm.unanswered.example:8080");
+    env.push(("DB_PASSWORD", "ssm:/c/db/password".into()));
+    let started = Instant::now();
+    let out = chroot(&root, &env, &["exec", "--timeout", "2s", "--", "/app"]);
+    let elapsed = started.elapsed();
+    out.expect_code(111);
+    assert!(out.stdout.is_empty(), "the app ran: {}", out.stdout);
+    assert!(out.stderr.contains("DB_PASSWORD"), "{}", out.stderr);
+    assert!(out.stderr.contains("2s deadline"), "{}", out.stderr);
+    // 2 s deadline; far below the resolver's 30 s.
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    let mut buf = [0u8; 512];
+    blackhole.set_nonblocking(true).unwrap();
+    assert!(
+        blackhole.recv_from(&mut buf).is_ok(),
+        "no DNS query reached the blackhole: the test proves nothing"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 #[test]
 fn static_envseal_installs_itself_without_proc() {
     // No /proc in the chroot: install falls back to argv[0].

@@ -25,6 +25,52 @@ fn no_references_means_no_aws_at_all() {
     );
 }
 
+/// The same, seen from the system calls: between envseal's start and the
+/// application's `execve`, no socket, no connection, and no AWS
+/// configuration file opened (a config load would read `~/.aws/config`,
+/// which exists here). Also: a listener on the configured endpoint gets no
+/// connection.
+#[test]
+fn no_references_means_no_socket_and_no_config_file() {
+    let home = std::env::temp_dir().join(format!("envseal-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(home.join(".aws/config"), "[default]\nregion = us-east-1\n").unwrap();
+    std::fs::write(home.join(".aws/credentials"), "[default]\n").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let log = home.join("strace.log");
+    let out = run(std::process::Command::new("strace")
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("PLAIN", "value")
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args(["-e", "trace=socket,connect,open,openat,execve", "--"])
+        .arg(env!("CARGO_BIN_EXE_envseal"))
+        .args(["exec", "--", "/usr/bin/env"]));
+    out.expect_code(0);
+    assert_eq!(out.env()["PLAIN"], "value");
+    let trace =
+        std::fs::read_to_string(&log).expect("no strace log (strace: apt-get install strace)");
+    let lines: Vec<&str> = trace.lines().collect();
+    let execs: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("execve(") && !lines[i].contains("= -1"))
+        .collect();
+    assert!(execs.len() >= 2, "envseal and the app: {trace}");
+    let envseal_part = &lines[execs[0]..execs[1]];
+    for line in envseal_part {
+        assert!(
+            !line.contains("socket(") && !line.contains("connect("),
+            "network work without references: {line}"
+        );
+        assert!(!line.contains(".aws"), "AWS configuration read: {line}");
+    }
+    assert!(listener.accept().is_err(), "the endpoint got a connection");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
 #[test]
 fn command_not_found_is_127_and_not_executable_is_126() {
     let out = run(envseal_bare().args(["exec", "--", "no-such-command-envseal"]));

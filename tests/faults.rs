@@ -6,8 +6,9 @@
 //! fails within the deadline plus one second) has a full second of slack.
 //!
 //! Retries are the SDK's standard mode (jittered exponential backoff on
-//! throttling, 5xx and I/O errors); the tests raise `AWS_MAX_ATTEMPTS` to 10
-//! where the schedule needs it, as an operator would for a fleet restart.
+//! throttling, 5xx and I/O errors), 6 attempts unless `AWS_MAX_ATTEMPTS` or
+//! the profile says otherwise; 30 % throttling resolves at that default, and
+//! other tests set `AWS_MAX_ATTEMPTS` where their schedule needs it.
 
 mod support;
 
@@ -122,8 +123,8 @@ fn thirty_percent_throttling_still_resolves_everything() {
         "seed": 6,
         "faults": [{"kind": "throttle", "probability": 0.3}]
     }));
-    let mut cmd = with_everything(proxy.envseal(&moto));
-    cmd.env("AWS_MAX_ATTEMPTS", "10");
+    // With envseal's default number of attempts (no AWS_MAX_ATTEMPTS).
+    let cmd = with_everything(proxy.envseal(&moto));
     let out = exec_env(cmd, &["--timeout", "60s"]);
     assert_all_resolved(&out, &expected);
     let stats = proxy.stats();
@@ -157,6 +158,55 @@ fn thirty_percent_throttling_still_resolves_everything() {
             .any(|k| k.starts_with("secretsmanager.")),
         "{stats}"
     );
+}
+
+/// The batch calls refused in no service's format (HTTP 403 with an HTML
+/// body, as a WAF or an egress proxy answers) or unknown to the server
+/// (UnknownOperationException): envseal falls back to the single-item calls
+/// and every secret resolves.
+#[test]
+fn refused_or_unknown_batch_calls_fall_back_to_single_item_calls() {
+    let moto = Moto::start();
+    let expected = seed_everything(&moto);
+    let proxy = Proxy::start(&moto.endpoint);
+    for (kind, batch_fault) in [
+        ("403html", "403 with an HTML body"),
+        ("unknown-op", "unknown operation"),
+    ] {
+        proxy.reset_stats();
+        proxy.configure(json!({"faults": [
+            {"kind": kind, "target": "AmazonSSM.GetParameters"},
+            {"kind": kind, "target": "secretsmanager.BatchGetSecretValue"}
+        ]}));
+        let out = exec_env(
+            with_everything(proxy.envseal(&moto)),
+            &["--log-level", "info"],
+        );
+        assert_all_resolved(&out, &expected);
+        let stats = proxy.stats();
+        assert!(
+            requests_to(&stats, "AmazonSSM.GetParameters") >= 4,
+            "{batch_fault}: {stats}"
+        );
+        assert!(faulted(&stats, kind) >= 5, "{batch_fault}: {stats}");
+        // 40 per-variable parameters, one call each; 2 secrets and 1 bundle.
+        assert!(
+            requests_to(&stats, "AmazonSSM.GetParameter") >= 40,
+            "{batch_fault}: {stats}"
+        );
+        assert_eq!(
+            requests_to(&stats, "secretsmanager.GetSecretValue"),
+            3,
+            "{batch_fault}: {stats}"
+        );
+        assert!(
+            out.stderr
+                .contains("falling back to one GetParameter per name")
+                && out.stderr.contains("falling back to GetSecretValue"),
+            "{batch_fault}: {}",
+            out.stderr
+        );
+    }
 }
 
 #[test]

@@ -291,6 +291,11 @@ fn exec_check_export_and_policy_never_leak_on_success() {
                 vec!["exec", "--", "sh", "-c", "echo app-started"],
                 false,
             ),
+            (
+                "exec --init",
+                vec!["exec", "--init", "--", "sh", "-c", "echo app-started"],
+                false,
+            ),
             ("check", vec!["check"], false),
             ("check json", vec!["check", "--format", "json"], false),
             ("export shell", vec!["export"], true),
@@ -310,17 +315,29 @@ fn exec_check_export_and_policy_never_leak_on_success() {
             // envseal's own events go up to debug; trace lets everything
             // through (the SDK's capped at debug). `policy` alone does no
             // AWS work and logs nothing.
+            let debug_marker = if json_logs {
+                "\"level\":\"DEBUG\""
+            } else {
+                " DEBUG "
+            };
             assert!(
-                name == "policy"
-                    || out.stderr.contains(" DEBUG ")
-                    || out.stderr.contains("\"level\":\"DEBUG\""),
+                name == "policy" || out.stderr.contains(debug_marker),
                 "{what}: verbose logging is not on:\n{}",
                 out.stderr
             );
+            if json_logs {
+                // Every log line is one JSON object.
+                for line in out.stderr.lines() {
+                    assert!(
+                        serde_json::from_str::<Value>(line).is_ok_and(|v| v.is_object()),
+                        "{what}: not a JSON log line: {line}"
+                    );
+                }
+            }
             assert_no_values(&what, &out, &trace, prints_values);
             assert_nothing_written(&what, &trace);
-            if name == "exec" {
-                assert!(out.stdout.contains("app-started"));
+            if name.starts_with("exec") {
+                assert!(out.stdout.contains("app-started"), "{what}");
             }
             if name.starts_with("export") {
                 // The one place values are printed: they are all there.
@@ -338,6 +355,10 @@ fn failures_never_leak_what_was_fetched() {
     for json_logs in [false, true] {
         for (name, args) in [
             ("exec", vec!["exec", "--", "sh", "-c", "echo app-started"]),
+            (
+                "exec --init",
+                vec!["exec", "--init", "--", "sh", "-c", "echo app-started"],
+            ),
             ("check", vec!["check"]),
             ("export", vec!["export"]),
         ] {
@@ -390,6 +411,10 @@ fn broken_responses_never_leak() {
     for json_logs in [false, true] {
         for (name, args) in [
             ("exec", vec!["exec", "--", "sh", "-c", "echo app-started"]),
+            (
+                "exec --init",
+                vec!["exec", "--init", "--", "sh", "-c", "echo app-started"],
+            ),
             ("check", vec!["check"]),
         ] {
             let what = format!("{name} with broken responses (json logs: {json_logs})");

@@ -166,6 +166,32 @@ fn policy_without(policy: &Value, skip: Option<usize>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// A KMS key with `alias` and a bucket; returns the key's (id, ARN).
+fn kms_key_and_bucket(moto: &Moto, alias: &str, bucket: &str) -> (String, String) {
+    let r = moto.calls(json!([
+        {"service": "kms", "method": "create_key", "args": {"Description": "envseal operator tests"}},
+        {"service": "s3", "method": "create_bucket", "args": {"Bucket": bucket}},
+    ]));
+    let id = r[0]["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let arn = r[0]["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+    moto.call(
+        "kms",
+        "create_alias",
+        json!({"AliasName": alias, "TargetKeyId": id}),
+    );
+    (id, arn)
+}
+
+/// `envseal push TARGET --kms-key KEY` with `document` on stdin: the V2
+/// envelope under KEY, uploaded with SSE-KMS under KEY.
+fn push(moto: &Moto, target: &str, kms_key: &str, document: &[u8]) {
+    run_with_stdin(
+        moto.envseal().args(["push", target, "--kms-key", kms_key]),
+        document,
+    )
+    .expect_code(0);
+}
+
 #[test]
 fn generated_policy_is_sufficient_and_each_required_statement_is_needed() {
     let moto = Moto::start();
@@ -175,9 +201,29 @@ fn generated_policy_is_sufficient_and_each_required_statement_is_needed() {
         "create_secret",
         json!({"Name": "pol/api", "SecretString": "{\"TOKEN\":\"t\"}"}),
     );
+    // An S3 object written by `envseal push` (envelope + SSE-KMS) and an
+    // inline KMS blob, both made before enforcement is switched on.
+    let (key_id, _) = kms_key_and_bucket(&moto, "alias/pol", "pol-bucket");
+    push(
+        &moto,
+        "s3://pol-bucket/app/prod.env",
+        "alias/pol",
+        b"S3VAR=from-s3\nOTHER=unused\n",
+    );
+    let blob = moto.call(
+        "kms",
+        "encrypt",
+        json!({"KeyId": key_id, "Plaintext": support::bytes_arg(b"from-kms")}),
+    );
+    let inline = format!(
+        "kms:{}",
+        support::b64(&support::bytes_of(&blob["CiphertextBlob"]))
+    );
     let configure = |c: &mut std::process::Command| {
         c.env("ONE", "ssm:/pol/one")
             .env("TOKEN", "sm:pol/api#TOKEN")
+            .env("FROM_S3", "s3://pol-bucket/app/prod.env#S3VAR")
+            .env("INLINE", &inline)
             .env("ENVSEAL_FROM", "ssm:/pol/bundle/");
     };
     let mut cmd = moto.envseal();
@@ -186,7 +232,20 @@ fn generated_policy_is_sufficient_and_each_required_statement_is_needed() {
     out.expect_code(0);
     let policy: Value = serde_json::from_str(&out.stdout).unwrap();
     let statements = policy["Statement"].as_array().unwrap().clone();
-    assert!(statements.len() >= 3, "{policy}");
+    let sids: Vec<&str> = statements
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    // Every required statement of every backend is under test below.
+    for sid in [
+        "ReadSsmParameters",
+        "ReadSsmPaths",
+        "ReadSecrets",
+        "ReadS3Objects",
+        "DecryptWithKms",
+    ] {
+        assert!(sids.contains(&sid), "{sid} missing: {policy}");
+    }
 
     // the full policy, and the required statements alone (usize::MAX skips none)
     let mut users = vec![
@@ -218,6 +277,8 @@ fn generated_policy_is_sufficient_and_each_required_statement_is_needed() {
                 assert_eq!(out.env()["ONE"], "p1");
                 assert_eq!(out.env()["TOKEN"], "t");
                 assert_eq!(out.env()["X"], "px");
+                assert_eq!(out.env()["FROM_S3"], "from-s3");
+                assert_eq!(out.env()["INLINE"], "from-kms");
             }
             Some(i) => {
                 assert_eq!(
@@ -227,6 +288,29 @@ fn generated_policy_is_sufficient_and_each_required_statement_is_needed() {
                     statements[i]["Sid"]
                 );
                 assert!(out.stderr.contains("access denied"), "{}", out.stderr);
+                // ... and exactly the variables that need it fail.
+                let sid = statements[i]["Sid"].as_str().unwrap();
+                let needs: &[&str] = match sid {
+                    "ReadSsmParameters" => &["ONE"],
+                    "ReadSsmPaths" => &["(bundle)"],
+                    "ReadSecrets" => &["TOKEN"],
+                    "ReadS3Objects" => &["FROM_S3"],
+                    // the envelope's data key and the inline blob
+                    "DecryptWithKms" => &["FROM_S3", "INLINE"],
+                    other => panic!("no expectation for statement {other}"),
+                };
+                for var in ["ONE", "(bundle)", "TOKEN", "FROM_S3", "INLINE"] {
+                    let failed = out
+                        .stderr
+                        .lines()
+                        .any(|l| l.starts_with(&format!("envseal: {var}: ")));
+                    assert_eq!(
+                        failed,
+                        needs.contains(&var),
+                        "without {sid}, {var} failed: {failed}\n{}",
+                        out.stderr
+                    );
+                }
             }
         }
     }
@@ -249,5 +333,124 @@ fn policy_makes_no_aws_call_without_resolve() {
     assert!(
         text.contains("arn:aws:ssm:eu-central-1:*:parameter/bundle\""),
         "{text}"
+    );
+}
+
+/// `export --format shell|dotenv` prints names unquoted: a variable whose
+/// name is not `[A-Za-z_][A-Za-z0-9_]*` (any string can be an inherited
+/// variable's name) is refused, naming it, with nothing on stdout — not even
+/// the variables that could be printed. JSON carries any name.
+#[test]
+fn export_refuses_names_that_are_not_shell_or_dotenv_names() {
+    let moto = Moto::start();
+    seed_ssm(&moto, &[("/names/v", "name-test-value")]);
+    let marker = "/tmp/envseal-name-pwned";
+    let _ = std::fs::remove_file(marker);
+    let evil = format!("A;touch {marker};B");
+    let base = || {
+        let mut c = moto.envseal();
+        c.env("GOOD", "ssm:/names/v")
+            .env(&evil, "ssm:/names/v")
+            .env("A-B", "ssm:/names/v")
+            // a plain variable is passed through, never printed by export:
+            // its name does not matter here
+            .env("PLAIN-NAME", "plain");
+        c
+    };
+    for format in ["shell", "dotenv"] {
+        let out = run(base().args(["export", "--format", format]));
+        assert_eq!(out.code, Some(111), "{format}: {}", out.stderr);
+        assert_eq!(out.stdout, "", "{format}: something was printed");
+        assert!(out.stderr.contains(&format!("{evil:?}")), "{}", out.stderr);
+        assert!(out.stderr.contains("\"A-B\""), "{}", out.stderr);
+        assert!(!out.stderr.contains("GOOD"), "{}", out.stderr);
+        assert!(!out.stderr.contains("name-test-value"), "{}", out.stderr);
+    }
+    // the default format is shell
+    let out = run(base().arg("export"));
+    assert_eq!(out.code, Some(111));
+    assert_eq!(out.stdout, "");
+
+    let out = run(base().args(["export", "--format", "json"]));
+    out.expect_code(0);
+    let map: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(map[evil.as_str()], "name-test-value");
+    assert_eq!(map["A-B"], "name-test-value");
+    assert_eq!(map["GOOD"], "name-test-value");
+    assert!(map.get("PLAIN-NAME").is_none());
+
+    // without the hostile names, shell export works (and a plain variable
+    // with an odd name does not stop it)
+    let out = run(moto
+        .envseal()
+        .env("GOOD", "ssm:/names/v")
+        .env("PLAIN-NAME", "plain")
+        .arg("export"));
+    out.expect_code(0);
+    assert_eq!(out.stdout, "export GOOD='name-test-value'\n");
+    assert!(!std::path::Path::new(marker).exists());
+}
+
+/// `policy --resolve` narrows kms:Decrypt to the objects' SSE-KMS keys only
+/// when every object has one; an object without SSE-KMS or whose HeadObject
+/// fails keeps `*`, with a warning naming the object.
+#[test]
+fn policy_resolve_narrows_kms_only_when_every_object_has_an_sse_kms_key() {
+    let moto = Moto::start();
+    let (_, key_arn) = kms_key_and_bucket(&moto, "alias/res", "res-bucket");
+    push(&moto, "s3://res-bucket/pushed.env", "alias/res", b"A=1\n");
+    // plaintext, no SSE-KMS (as a client-side-only encryption client writes)
+    moto.call(
+        "s3",
+        "put_object",
+        json!({"Bucket": "res-bucket", "Key": "plain.env",
+               "Body": support::bytes_arg(b"B=2\n")}),
+    );
+    let decrypt = |from: &[&str]| {
+        let mut cmd = moto.envseal();
+        cmd.env("ONE", "ssm:/res/one").args(["policy", "--resolve"]);
+        for f in from {
+            cmd.args(["--from", f]);
+        }
+        let out = run(&mut cmd);
+        out.expect_code(0);
+        let policy: Value = serde_json::from_str(&out.stdout).unwrap();
+        let text = policy.to_string();
+        // the account came from STS
+        assert!(
+            text.contains(&format!(
+                "arn:aws:ssm:us-east-1:{}:parameter/res/one",
+                support::ACCOUNT_ID
+            )),
+            "{text}"
+        );
+        let statement = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "DecryptWithKms")
+            .unwrap_or_else(|| panic!("no DecryptWithKms: {text}"))
+            .clone();
+        (statement["Resource"].clone(), out.stderr)
+    };
+
+    let (resource, stderr) = decrypt(&["s3://res-bucket/pushed.env"]);
+    assert_eq!(resource, json!([key_arn]), "{stderr}");
+    assert!(!stderr.contains("stays on"), "{stderr}");
+
+    let (resource, stderr) = decrypt(&["s3://res-bucket/pushed.env", "s3://res-bucket/plain.env"]);
+    assert_eq!(resource, "*");
+    assert!(
+        stderr.contains("s3://res-bucket/plain.env") && stderr.contains("no SSE-KMS"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3://res-bucket/pushed.env"), "{stderr}");
+
+    let (resource, stderr) =
+        decrypt(&["s3://res-bucket/pushed.env", "s3://res-bucket/missing.env"]);
+    assert_eq!(resource, "*");
+    assert!(
+        stderr.contains("s3://res-bucket/missing.env") && stderr.contains("HeadObject failed"),
+        "{stderr}"
     );
 }

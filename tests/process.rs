@@ -223,9 +223,14 @@ fn init_forwards_every_catchable_signal_but_sigchld() {
         assert_eq!(unsafe { nix::libc::kill(p.pid().as_raw(), n) }, 0);
         p.wait_line(|l| l == format!("got {n}"));
     }
+    // The marker after SIGCHLD is a real-time signal: those are delivered
+    // after every pending standard signal, so a forwarded SIGCHLD would be
+    // reported before the marker.
     kill(p.pid(), Signal::SIGCHLD).unwrap();
-    kill(p.pid(), Signal::SIGUSR2).unwrap();
-    p.wait_line(|l| l == "got 12");
+    let marker = nix::libc::SIGRTMIN() + 4;
+    // SAFETY: kill(2) with plain integers.
+    assert_eq!(unsafe { nix::libc::kill(p.pid().as_raw(), marker) }, 0);
+    p.wait_line(|l| l == format!("got {marker}"));
     kill(p.pid(), Signal::SIGTERM).unwrap();
     let (code, lines, _) = p.finish();
     assert_eq!(code, Some(115));
@@ -293,10 +298,19 @@ fn init_pgroup_variable_is_checked() {
 /// A shell script that orphans a short-lived `sleep` (its parent exits at
 /// once), prints the orphan's parent, waits past the orphan's end and says
 /// whether it is gone (reaped) or still there (a zombie).
+///
+/// The orphan is re-parented when its parent exits, before `$(…)` returns.
+/// Whether it is reaped is not decided by a fixed sleep: the script polls
+/// (every 50 ms) until /proc/$g is gone, and gives up after 10 s, or once it
+/// has been a zombie for 2 s, reporting its state.
 const ORPHAN_SCRIPT: &str = r#"
 g=$(sh -c 'sleep 0.3 >/dev/null 2>&1 & echo $!')
 echo "orphan-ppid $(cut -d' ' -f4 /proc/$g/stat)"
-sleep 1.2
+i=0; z=0
+while [ -e /proc/$g ] && [ $i -lt 200 ] && [ $z -lt 40 ]; do
+  [ "$(cut -d' ' -f3 /proc/$g/stat 2>/dev/null)" = Z ] && z=$((z + 1))
+  sleep 0.05; i=$((i + 1))
+done
 if [ -e /proc/$g ]; then echo "orphan-state $(cut -d' ' -f3 /proc/$g/stat)"; else echo orphan-gone; fi
 "#;
 
@@ -480,14 +494,37 @@ fn install_fails_clearly_where_no_directory_can_be_made() {
 /// Runs `envseal install` inside a private mount namespace where `dir` is a
 /// small tmpfs (`options`), then lists what is left in it.
 fn install_on_tmpfs(dir: &Path, options: &str, remount_ro: bool) -> support::Run {
+    install_on_tmpfs_over(dir, options, remount_ro, None)
+}
+
+/// [`install_on_tmpfs`], with `existing` already installed as
+/// `bin/envseal`; its content is printed after the listing.
+fn install_on_tmpfs_over(
+    dir: &Path,
+    options: &str,
+    remount_ro: bool,
+    existing: Option<&str>,
+) -> support::Run {
     let script = format!(
         "mount -t tmpfs -o {options} envseal-test \"$1\" || exit 90
          mkdir \"$1/bin\" || exit 91
          {}
+         {}
          \"$0\" install \"$1/bin/\"; echo \"install-exit $?\"
-         ls -A \"$1/bin\"",
+         ls -A \"$1/bin\"
+         {}",
+        if existing.is_some() {
+            "printf '%s' \"$2\" > \"$1/bin/envseal\" || exit 93"
+        } else {
+            ""
+        },
         if remount_ro {
             "mount -o remount,ro \"$1\" || exit 92"
+        } else {
+            ""
+        },
+        if existing.is_some() {
+            "echo; echo \"content $(cat \"$1/bin/envseal\")\""
         } else {
             ""
         }
@@ -497,7 +534,8 @@ fn install_on_tmpfs(dir: &Path, options: &str, remount_ro: bool) -> support::Run
         .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
         .args(["--mount", "sh", "-c", &script])
         .arg(env!("CARGO_BIN_EXE_envseal"))
-        .arg(dir))
+        .arg(dir)
+        .args(existing))
 }
 
 #[test]
@@ -514,6 +552,23 @@ fn install_leaves_no_partial_file_when_the_disk_is_full() {
         out.stderr
     );
     assert!(out.stderr.contains("No space left"), "{}", out.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A failed upgrade leaves the binary that was there: the old one is
+/// replaced only by the rename of a complete copy.
+#[test]
+fn a_failed_install_leaves_the_previous_binary_intact() {
+    let dir = scratch("enospc-over");
+    let out = install_on_tmpfs_over(&dir, "size=1m", false, Some("old-envseal-v1"));
+    out.expect_code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["install-exit 111", "envseal", "", "content old-envseal-v1"],
+        "stderr: {}",
+        out.stderr
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -458,9 +458,27 @@ fn more_than_one_batch_of_references_all_resolve() {
     expected.insert("S01_AGAIN".into(), "plain-value-01".into());
     let vars: Vec<(&str, &str)> = vars.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
 
-    let out = exec_env(moto.envseal(), &vars);
+    let mut debug = moto.envseal();
+    debug.env("ENVSEAL_LOG", "debug");
+    let out = exec_env(debug, &vars);
     out.expect_code(0);
     assert_eq!(added_vars(&out), expected);
+    // 27 distinct secrets: the 25 by name in two batch calls of 20 and 5
+    // ids; the 2 by ARN are grouped by the ARN's region, in a call of their
+    // own (the configured region is not compared with it).
+    let mut batches: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("secretsmanager BatchGetSecretValue"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("count=")))
+        .collect();
+    batches.sort();
+    assert_eq!(
+        batches,
+        ["count=2", "count=20", "count=5"],
+        "{}",
+        out.stderr
+    );
 
     // The same through BatchGetSecretValue only: moto checks the batch action
     // but not a per-secret GetSecretValue inside it, so with this policy a

@@ -367,14 +367,20 @@ fn denied_get_parameters_falls_back_to_get_parameter() {
     assert_eq!(out.env()["A"], "va");
     assert_eq!(out.env()["B"], "vb");
 
-    let out =
-        run(moto
-            .envseal_as(&none)
-            .env("A", "ssm:/fb/a")
-            .args(["exec", "--", "/usr/bin/env"]));
+    let out = run(moto
+        .envseal_as(&none)
+        .env("A", "ssm:/fb/a")
+        .env("B", "ssm:/fb/b?optional")
+        .args(["exec", "--", "/usr/bin/env"]));
     out.expect_code(111);
     assert!(
         out.stderr.contains("A: ssm:/fb/a: access denied"),
+        "{}",
+        out.stderr
+    );
+    // `?optional` forgives "not found" only, never a denial.
+    assert!(
+        out.stderr.contains("B: ssm:/fb/b?optional: access denied"),
         "{}",
         out.stderr
     );

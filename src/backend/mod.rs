@@ -63,6 +63,30 @@ pub fn is_denied<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bo
         .is_some_and(|c| c.starts_with("AccessDenied"))
 }
 
+/// True when a batch call cannot be used, so that its single-item form
+/// should be tried instead: denied ([`is_denied`]), or not implemented by the
+/// server (an emulator or a proxy that knows only the single-item call:
+/// HTTP 404/501, or an unknown-operation code).
+pub fn batch_unavailable<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    if is_denied(err) {
+        return true;
+    }
+    if err
+        .raw_response()
+        .is_some_and(|r| matches!(r.status().as_u16(), 404 | 501))
+    {
+        return true;
+    }
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "UnknownOperationException" | "InvalidAction" | "NotImplemented"
+            )
+        })
+}
+
 /// Maps an SDK error to a failure kind and a one-line reason. Service messages
 /// name resources, never values.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> FetchError

@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use tracing::{debug, info};
 use zeroize::Zeroizing;
 
-use super::{classify, is_denied, Fetched, Sink};
+use super::{batch_unavailable, classify, Fetched, Sink};
 use crate::aws::Aws;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::{batches, Request};
@@ -86,10 +86,10 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SecretVersion>,
             .await;
         let output = match result {
             Ok(o) => o,
-            Err(e) if is_denied(&e) => {
+            Err(e) if batch_unavailable(&e) => {
                 info!(
                     count = batch.len(),
-                    "secretsmanager:BatchGetSecretValue denied; falling back to GetSecretValue"
+                    "secretsmanager:BatchGetSecretValue denied or unavailable; falling back to GetSecretValue"
                 );
                 break;
             }

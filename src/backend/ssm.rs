@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use tracing::{debug, info};
 
-use super::{classify, is_denied, Fetched, Sink};
+use super::{batch_unavailable, classify, Fetched, Sink};
 use crate::aws::Aws;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::{batches, Request};
@@ -68,10 +68,10 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
         .await;
     let output = match result {
         Ok(o) => o,
-        Err(e) if is_denied(&e) => {
+        Err(e) if batch_unavailable(&e) => {
             info!(
                 count = batch.len(),
-                "ssm:GetParameters denied; falling back to one GetParameter per name"
+                "ssm:GetParameters denied or unavailable; falling back to one GetParameter per name"
             );
             join_all(batch.iter().map(|p| fetch_one(&client, p, sink))).await;
             return;
@@ -94,8 +94,14 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
             .position(|p| p.name == name || arn_name(name) == Some(p.name.as_str()))
         {
             answered[i] = true;
-            let value = parameter.value().unwrap_or_default().to_owned();
-            put(sink, &batch[i], Ok(Fetched::Text(Secret::new(value))));
+            let answer = match parameter.value() {
+                Some(v) => Ok(Fetched::Text(Secret::new(v.to_owned()))),
+                None => Err(FetchError::new(
+                    FailureKind::Service,
+                    "GetParameters answered without a value",
+                )),
+            };
+            put(sink, &batch[i], answer);
         }
     }
     for invalid in output.invalid_parameters() {

@@ -38,6 +38,9 @@ Faults:
             `{"__type":"ThrottlingException","message":"Rate exceeded"}` for
             JSON services, HTTP 503 `<Code>SlowDown</Code>` XML for S3
   500, 503  an internal error / service unavailable in the service's format
+  403html   HTTP 403 with an HTML body (a denial in no service's format)
+  unknown-op  the server does not know the operation: HTTP 400
+            UnknownOperationException (JSON services), 501 NotImplemented (S3)
   reset     close the connection (with RST) without answering
   stall     read the request and never answer (until the client gives up)
   truncate  forward, then send the response headers with the full
@@ -65,7 +68,9 @@ import threading
 import time
 import urllib.parse
 
-FAULT_KINDS = ("throttle", "500", "503", "reset", "stall", "truncate", "corrupt")
+FAULT_KINDS = ("throttle", "500", "503", "403html", "unknown-op", "reset", "stall", "truncate", "corrupt")
+# Kinds answered with a synthetic error response (see error_response).
+ERROR_KINDS = ("throttle", "500", "503", "403html", "unknown-op")
 MAX_HEADER_BYTES = 256 * 1024
 STALL_POLL_SECONDS = 0.5
 
@@ -290,6 +295,7 @@ REASONS = {
     100: "Continue",
     200: "OK",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -307,11 +313,15 @@ def build_response(status, headers, body, close=False):
 
 def error_response(kind, is_json, content_type):
     """(status, headers, body) of a synthetic service error."""
+    if kind == "403html":
+        # A denial in no service's format, as a WAF or an egress proxy sends.
+        return 403, [("Content-Type", "text/html")], b"<html><body><h1>403 Forbidden</h1></body></html>"
     if is_json:
         code, status, message = {
             "throttle": ("ThrottlingException", 400, "Rate exceeded"),
             "500": ("InternalServerError", 500, "Internal failure (injected)"),
             "503": ("ServiceUnavailable", 503, "Service unavailable (injected)"),
+            "unknown-op": ("UnknownOperationException", 400, "Unknown operation (injected)"),
         }[kind]
         body = json.dumps({"__type": code, "message": message}).encode()
         headers = [
@@ -324,6 +334,7 @@ def error_response(kind, is_json, content_type):
         "throttle": ("SlowDown", 503, "Please reduce your request rate."),
         "500": ("InternalError", 500, "We encountered an internal error. Please try again."),
         "503": ("ServiceUnavailable", 503, "Service is unable to handle request."),
+        "unknown-op": ("NotImplemented", 501, "A header you provided implies functionality that is not implemented."),
     }[kind]
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -453,7 +464,7 @@ class Handler(socketserver.BaseRequestHandler):
             return False
         if delay:
             time.sleep(delay)
-        if kind in ("throttle", "500", "503"):
+        if kind in ERROR_KINDS:
             status, rheaders, body = error_response(kind, is_json, header(headers, "Content-Type"))
             if delay:
                 time.sleep(delay)
