@@ -141,7 +141,15 @@ pub fn resolve_all(
 ) -> Result<(Config, environment::Outcome), Error> {
     let (level, format) = Config::logging(flags, &env)?;
     init_logging(level, format);
-    let config = Config::new(flags, &env)?;
+    let config = match Config::new(flags, &env) {
+        // Malformed sources: list the malformed per-variable references of
+        // the same run with them, so that one run names every mistake.
+        Err(Error::Resolution(mut failures)) => {
+            failures.extend(environment::split_inherited(env).failures);
+            return Err(Error::Resolution(failures));
+        }
+        other => other?,
+    };
     let inherited = environment::split_inherited(env);
     let requests = environment::requests(&inherited.refs, &config.sources);
     let plan = plan::Plan::new(&requests);

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{bytes_arg, bytes_of, run, run_with_stdin, Moto, Run};
+use support::{bytes_arg, bytes_of, run, run_with_stdin, Moto, Proxy, Run};
 
 /// Exit code of a resolution failure (src/error.rs).
 const EXIT_RESOLUTION: i32 = 111;
@@ -378,9 +378,8 @@ fn python_s3_encryption_client_objects_read() {
         doc,
         json!({"encryption_context": {"app": "billing", "env": "prod"}}),
     );
-    // Instruction files: V3 keeps x-amz-c/d/i on the object (found
-    // automatically); V2 moves everything (needs ?encryption=envelope, as
-    // Go's instruction-file objects do).
+    // Instruction files: V3 keeps x-amz-c/d/i on the object (a hint); V2
+    // moves everything, as Go writes it (found because the body is binary).
     let v3i = s3ec_put(
         &moto,
         "py/v3-instr.json",
@@ -407,6 +406,7 @@ fn python_s3_encryption_client_objects_read() {
             "F",
             "s3://cfg-bucket/py/v2-instr.json?encryption=envelope#db_password",
         ),
+        ("H", "s3://cfg-bucket/py/v2-instr.json#db_password"),
         (
             "G",
             "s3://cfg-bucket/py/v3.json?encryption=envelope#api_token",
@@ -414,15 +414,20 @@ fn python_s3_encryption_client_objects_read() {
     ];
     let (out, env) = export_json(&moto, &refs, &["s3://cfg-bucket/py/v3-ec.json"]);
     out.expect_code(0);
-    for (name, _) in &refs[..6] {
+    for (name, _) in &refs[..7] {
         assert_eq!(env[*name], "hunter2", "{name}");
     }
     assert_eq!(env["G"], "tok_py");
     assert_eq!(env["DB_PASSWORD"], "hunter2");
     assert_eq!(env["API_TOKEN"], "tok_py");
 
-    // Without the hint, a V2 object whose envelope is only in KEY.instruction
-    // is not taken for plaintext silently: its ciphertext is no document.
+    // The V2 object without its instruction file: binary ciphertext and no
+    // envelope anywhere is not taken for a document.
+    moto.call(
+        "s3",
+        "delete_object",
+        json!({"Bucket": BUCKET, "Key": "py/v2-instr.json.instruction"}),
+    );
     let out = exec_marker(
         moto.envseal(),
         &[("X", "s3://cfg-bucket/py/v2-instr.json")],
@@ -859,6 +864,340 @@ fn iam_needs_s3_get_object_and_kms_decrypt() {
 
     let out = exec_marker(moto.envseal_as(&no_s3), &[], &from);
     assert_failed(&out, from[0], "access-denied", &[]);
+}
+
+/// Requests the proxy forwarded to this target (`GET /bucket/key` for S3,
+/// the `X-Amz-Target` for JSON services).
+fn requests_to(stats: &Value, target: &str) -> u64 {
+    stats["requests"][target].as_u64().unwrap_or(0)
+}
+
+/// Every S3 request target the proxy saw for a `KEY.instruction` object.
+fn instruction_requests(stats: &Value) -> Vec<String> {
+    stats["requests"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter(|t| t.ends_with(".instruction"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// PRODUCT §5: objects whose envelope is in `KEY.instruction` and whose own
+/// metadata says nothing (Go, Java, and the Python client's V2 envelope laid
+/// out that way) read without `?encryption=envelope`. The extra GET is paid
+/// only for binary bodies.
+#[test]
+fn instruction_file_objects_without_a_metadata_hint_read() {
+    let moto = Moto::start();
+    setup(&moto);
+    let doc = b"DB_PASSWORD=hunter2\nAPI_TOKEN=tok_instr\n";
+    // The Python client's V2 ciphertext and envelope; the envelope moved to
+    // KEY.instruction and nothing left on the object (s3ec.py explains why:
+    // the 4.x client reads instruction files but does not write them).
+    let put = s3ec_put(
+        &moto,
+        "app/go-style.env",
+        "v2",
+        doc,
+        json!({"layout": "instruction"}),
+    );
+    assert_eq!(put["metadata"]["object"], json!({}), "{put}");
+    let (body, metadata) = get_raw(&moto, "app/go-style.env");
+    assert_eq!(metadata, json!({}));
+    assert!(std::str::from_utf8(&body).is_err(), "ciphertext is binary");
+    // The real client reads that layout (its reader looks for the file).
+    let r = s3ec(
+        &moto,
+        json!([{"op": "get", "bucket": BUCKET, "key": "app/go-style.env", "kms_key_id": ALIAS}]),
+    );
+    assert_eq!(bytes_of(&json!({"$b64": r[0]["body_b64"]})), doc, "{r:?}");
+    put_object(&moto, "app/plain.env", b"PLAIN=text\n", json!({}));
+    // Binary, no envelope anywhere, no KEY.instruction.
+    put_object(
+        &moto,
+        "app/garbage.bin",
+        b"\xff\xfe\x00garbage\x80",
+        json!({}),
+    );
+
+    let proxy = Proxy::start(&moto.endpoint);
+    let mut cmd = with_vars(
+        proxy.envseal(&moto),
+        &[
+            ("PW", "s3://cfg-bucket/app/go-style.env#DB_PASSWORD"),
+            ("P", "s3://cfg-bucket/app/plain.env#PLAIN"),
+        ],
+    );
+    let out = run(cmd.args([
+        "export",
+        "--format",
+        "json",
+        "--from",
+        "s3://cfg-bucket/app/go-style.env",
+    ]));
+    out.expect_code(0);
+    let env: BTreeMap<String, String> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(env["PW"], "hunter2");
+    assert_eq!(env["DB_PASSWORD"], "hunter2");
+    assert_eq!(env["API_TOKEN"], "tok_instr");
+    assert_eq!(env["P"], "text");
+    let stats = proxy.stats();
+    assert_eq!(
+        requests_to(&stats, "GET /cfg-bucket/app/go-style.env.instruction"),
+        1,
+        "{stats}"
+    );
+    // A text body is taken as plaintext without a second request.
+    assert_eq!(
+        instruction_requests(&stats),
+        vec!["GET /cfg-bucket/app/go-style.env.instruction".to_owned()],
+        "{stats}"
+    );
+
+    // pull shares the decoding.
+    let out = pull(&moto, "s3://cfg-bucket/app/go-style.env");
+    out.expect_code(0);
+    assert_eq!(out.stdout.as_bytes(), doc);
+
+    // Binary garbage with no KEY.instruction is still refused as a document,
+    // and not as "not found" (which ?optional would forgive).
+    let out = exec_marker(
+        moto.envseal(),
+        &[("X", "s3://cfg-bucket/app/garbage.bin?optional")],
+        &[],
+    );
+    assert_failed(
+        &out,
+        "s3://cfg-bucket/app/garbage.bin",
+        "invalid-value",
+        &[],
+    );
+    let out = exec_marker(moto.envseal(), &[], &["s3://cfg-bucket/app/garbage.bin"]);
+    assert_failed(
+        &out,
+        "s3://cfg-bucket/app/garbage.bin",
+        "invalid-value",
+        &[],
+    );
+    // A damaged ciphertext next to its instruction file fails decryption.
+    let (mut body, _) = get_raw(&moto, "app/go-style.env");
+    body[0] ^= 0x01;
+    put_object(&moto, "app/go-flip.env", &body, json!({}));
+    let (instruction, _) = get_raw(&moto, "app/go-style.env.instruction");
+    put_object(
+        &moto,
+        "app/go-flip.env.instruction",
+        &instruction,
+        json!({}),
+    );
+    let out = exec_marker(moto.envseal(), &[], &["s3://cfg-bucket/app/go-flip.env"]);
+    assert_failed(
+        &out,
+        "s3://cfg-bucket/app/go-flip.env",
+        "decrypt-failed",
+        &["hunter2"],
+    );
+}
+
+/// AES/CBC envelopes (the Ruby V1 client's) read, with a warning that names
+/// the object, never a value; GCM objects get no such warning.
+#[test]
+fn cbc_envelopes_read_with_a_tamper_warning() {
+    let moto = Moto::start();
+    setup(&moto);
+    let doc = b"CBC_SECRET=cbc-value-7\n";
+    let r = s3ec(
+        &moto,
+        json!([
+            {"op": "put-legacy-cbc", "bucket": BUCKET, "key": "legacy/ruby-v1.env",
+             "kms_key_id": ALIAS, "body_b64": support::b64(doc)},
+            {"op": "get", "bucket": BUCKET, "key": "legacy/ruby-v1.env",
+             "kms_key_id": ALIAS, "legacy": true},
+        ]),
+    );
+    assert_eq!(r[0]["metadata"]["x-amz-cek-alg"], "AES/CBC/PKCS5Padding");
+    assert_eq!(r[0]["metadata"]["x-amz-wrap-alg"], "kms");
+    // AWS's Python client, legacy modes on, reads what was written.
+    assert_eq!(bytes_of(&json!({"$b64": r[1]["body_b64"]})), doc, "{r:?}");
+    push(
+        &moto,
+        "s3://cfg-bucket/pushed.env",
+        ALIAS,
+        b"GCM_SECRET=gcm-value-8\n",
+    );
+
+    let (out, env) = export_json(
+        &moto,
+        &[],
+        &[
+            "s3://cfg-bucket/legacy/ruby-v1.env",
+            "s3://cfg-bucket/pushed.env",
+        ],
+    );
+    out.expect_code(0);
+    assert_eq!(env["CBC_SECRET"], "cbc-value-7");
+    assert_eq!(env["GCM_SECRET"], "gcm-value-8");
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("not tamper-evident"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
+    assert!(warnings[0].contains("AES/CBC"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("s3://cfg-bucket/legacy/ruby-v1.env"),
+        "{}",
+        warnings[0]
+    );
+    assert!(!out.stderr.contains("pushed.env"), "{}", out.stderr);
+    for value in ["cbc-value-7", "gcm-value-8"] {
+        assert!(!out.stderr.contains(value), "{}", out.stderr);
+    }
+    // Also with pull, which prints the value on stdout only.
+    let out = pull(&moto, "s3://cfg-bucket/legacy/ruby-v1.env");
+    out.expect_code(0);
+    assert_eq!(out.stdout.as_bytes(), doc);
+    assert!(out.stderr.contains("not tamper-evident"), "{}", out.stderr);
+    assert!(!out.stderr.contains("cbc-value-7"), "{}", out.stderr);
+}
+
+/// A one-connection HTTP server standing in for S3: whatever it is asked, it
+/// answers 200 with a chunked body (no Content-Length) of up to `total`
+/// bytes, then hangs up without the final chunk. It reports the request line
+/// and how many body bytes it managed to write before the reader went away.
+fn endless_s3(total: usize) -> (String, std::sync::mpsc::Receiver<(String, usize)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut sock, _)) = listener.accept() else {
+            return;
+        };
+        let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+        let _ = sock.set_write_timeout(Some(std::time::Duration::from_secs(30)));
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match sock.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        let request_line = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let chunk = vec![b'A'; 64 * 1024];
+        let framed = [
+            format!("{:x}\r\n", chunk.len()).as_bytes(),
+            &chunk[..],
+            b"\r\n",
+        ]
+        .concat();
+        let mut written = 0;
+        if sock
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: binary/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .is_ok()
+        {
+            while written < total && sock.write_all(&framed).is_ok() {
+                written += chunk.len();
+            }
+        }
+        let _ = tx.send((request_line, written));
+    });
+    (endpoint, rx)
+}
+
+/// The 8 MiB cap holds while the body streams in: a body sent without
+/// Content-Length is refused once past the cap, without reading the rest.
+#[test]
+fn oversized_body_is_refused_while_it_streams() {
+    const TOTAL: usize = 64 * 1024 * 1024;
+    let (endpoint, done) = endless_s3(TOTAL);
+    let mut cmd = support::envseal_bare();
+    cmd.env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1");
+    let out = exec_marker(cmd, &[("BIG", "s3://big-bucket/endless.env")], &[]);
+    assert_failed(&out, "s3://big-bucket/endless.env", "invalid-value", &[]);
+    assert!(out.stderr.contains("8 MiB"), "{}", out.stderr);
+    let (request, written) = done
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the fake S3 was asked");
+    assert!(
+        request.starts_with("GET /big-bucket/endless.env"),
+        "{request}"
+    );
+    // envseal hung up soon after the cap; it did not take the whole body.
+    assert!(
+        written < TOTAL,
+        "all {written} bytes were read: the body was buffered whole"
+    );
+}
+
+/// One distinct object, one GetObject (and one KMS Decrypt), however many
+/// times and ways it is referenced (PRODUCT §7).
+#[test]
+fn one_get_object_per_distinct_object() {
+    let moto = Moto::start();
+    setup(&moto);
+    push(
+        &moto,
+        "s3://cfg-bucket/app/shared.env",
+        ALIAS,
+        b"A=alpha\nB=beta\n",
+    );
+    put_object(&moto, "app/other.json", br#"{"C": "gamma"}"#, json!({}));
+    let proxy = Proxy::start(&moto.endpoint);
+    let mut cmd = with_vars(
+        proxy.envseal(&moto),
+        &[
+            ("X", "s3://cfg-bucket/app/shared.env#A"),
+            ("Y", "s3://cfg-bucket/app/shared.env#B"),
+            ("W", "s3://cfg-bucket/app/shared.env"),
+            ("Z", "s3://cfg-bucket/app/other.json#C"),
+        ],
+    );
+    let out = run(cmd.args([
+        "export",
+        "--format",
+        "json",
+        "--from",
+        "s3://cfg-bucket/app/shared.env",
+        "--from",
+        "s3://cfg-bucket/app/other.json,s3://cfg-bucket/app/shared.env",
+    ]));
+    out.expect_code(0);
+    let env: BTreeMap<String, String> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(env["X"], "alpha");
+    assert_eq!(env["Y"], "beta");
+    assert_eq!(env["W"], "A=alpha\nB=beta\n");
+    assert_eq!(env["A"], "alpha");
+    assert_eq!(env["B"], "beta");
+    assert_eq!(env["Z"], "gamma");
+    assert_eq!(env["C"], "gamma");
+    let stats = proxy.stats();
+    assert_eq!(
+        requests_to(&stats, "GET /cfg-bucket/app/shared.env"),
+        1,
+        "{stats}"
+    );
+    assert_eq!(
+        requests_to(&stats, "GET /cfg-bucket/app/other.json"),
+        1,
+        "{stats}"
+    );
+    assert_eq!(requests_to(&stats, "TrentService.Decrypt"), 1, "{stats}");
+    assert!(instruction_requests(&stats).is_empty(), "{stats}");
 }
 
 /// Where the strace output goes (the test's own file, not envseal's).

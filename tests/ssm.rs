@@ -330,6 +330,23 @@ fn malformed_sources_and_options_are_clear_errors() {
     let out = run(envseal_bare().args(["exec", "--from", "ssm:relative/", "--", "true"]));
     out.expect_code(111);
     assert!(out.stderr.contains("ssm:relative/"), "{}", out.stderr);
+    // A malformed source and a malformed per-variable reference: one run
+    // names both.
+    let out = run(envseal_bare().env("BAD", "ssm:/has space").args([
+        "exec",
+        "--from",
+        "ssm:relative/",
+        "--",
+        "true",
+    ]));
+    out.expect_code(111);
+    assert!(out.stderr.contains("ssm:relative/"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("BAD: ssm:/has space: malformed reference"),
+        "{}",
+        out.stderr
+    );
     let out = run(envseal_bare().args(["exec", "--timeout", "soon", "--", "true"]));
     out.expect_code(111);
     assert!(out.stderr.contains("timeout"), "{}", out.stderr);

@@ -2,10 +2,13 @@
 //! body decoded as PRODUCT.md §5 says:
 //!
 //! 1. an S3 Encryption Client envelope in the object's metadata, or in
-//!    `KEY.instruction` (fetched only when the metadata points there, or with
-//!    `?encryption=envelope` and no envelope in the metadata: the one case
-//!    that costs a second round trip) — KMS `Decrypt` of the data key with the
-//!    envelope's encryption context, then AES;
+//!    `KEY.instruction` — KMS `Decrypt` of the data key with the envelope's
+//!    encryption context, then AES. `KEY.instruction` costs a second round
+//!    trip, taken only when the metadata points there, with
+//!    `?encryption=envelope` and no envelope in the metadata, or when the body
+//!    would otherwise be taken for plaintext but is not UTF-8 (Go's and
+//!    Java's instruction-file objects leave no trace in the metadata; their
+//!    body is binary ciphertext);
 //! 2. a KMS ciphertext blob, raw or base64 — KMS `Decrypt`;
 //! 3. plaintext.
 //!
@@ -16,12 +19,12 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use tracing::debug;
-use zeroize::Zeroizing;
+use tracing::{debug, warn};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{classify, kms, Fetched, Sink};
 use crate::aws::Aws;
-use crate::document::envelope::{self, Envelope, EnvelopeError, INSTRUCTION_SUFFIX};
+use crate::document::envelope::{self, ContentAlg, Envelope, EnvelopeError, INSTRUCTION_SUFFIX};
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Request;
 use crate::reference::{Encryption, S3Object};
@@ -47,6 +50,10 @@ enum Decoding {
     Envelope(Box<Envelope>),
     /// The envelope should be in `KEY.instruction`.
     InstructionFile,
+    /// Plaintext by every sign in the metadata, but the body is binary (not
+    /// UTF-8): the envelope may be in `KEY.instruction`. Plaintext if that
+    /// object does not exist.
+    PlainUnlessInstructionFile,
 }
 
 pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
@@ -124,25 +131,74 @@ async fn get_object(
             }
             e
         })?;
-    if let Some(len) = output.content_length() {
-        check_size(u64::try_from(len).unwrap_or(0))?;
+    let content_length = output.content_length().and_then(|l| u64::try_from(l).ok());
+    if let Some(len) = content_length {
+        check_size(len)?;
     }
     let metadata: Vec<(String, String)> = output
         .metadata()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let bytes = output.body.collect().await.map_err(|_| {
-        FetchError::new(
-            FailureKind::Service,
-            "the object's body could not be read to the end",
-        )
-    })?;
-    let mut body = Zeroizing::new(Vec::new());
-    for chunk in bytes.into_segments() {
-        check_size((body.len() + chunk.len()) as u64)?;
-        body.extend_from_slice(&chunk);
+    // Chunk by chunk, so that a body longer than its Content-Length said (or
+    // one sent without it) stops at the cap instead of being buffered whole.
+    let mut stream = output.body;
+    let mut body = BodyBuffer::new(content_length);
+    loop {
+        let chunk = stream.try_next().await.map_err(|_| {
+            FetchError::new(
+                FailureKind::Service,
+                "the object's body could not be read to the end",
+            )
+        })?;
+        let Some(chunk) = chunk else { break };
+        let pushed = body.push(&chunk);
+        // Wipe the SDK's copy too, when nothing else holds it.
+        if let Ok(mut own) = chunk.try_into_mut() {
+            own[..].zeroize();
+        }
+        pushed?;
     }
-    Ok(RawObject { body, metadata })
+    Ok(RawObject {
+        body: body.into_inner(),
+        metadata,
+    })
+}
+
+/// An object's body as it arrives: never more than [`MAX_OBJECT_BYTES`], and
+/// zeroized on drop — including every smaller buffer left behind as it grows
+/// (a plain `Vec` would free those with the bytes still in them).
+struct BodyBuffer(Zeroizing<Vec<u8>>);
+
+impl BodyBuffer {
+    /// `expected`: the Content-Length, if S3 sent one (a hint only).
+    fn new(expected: Option<u64>) -> Self {
+        let capacity = expected.unwrap_or(0).min(MAX_OBJECT_BYTES);
+        BodyBuffer(Zeroizing::new(Vec::with_capacity(
+            usize::try_from(capacity).unwrap_or(0),
+        )))
+    }
+
+    /// Appends a chunk, or refuses it (keeping nothing of it) when it would
+    /// take the body past the cap.
+    fn push(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
+        let len = self.0.len().saturating_add(chunk.len());
+        check_size(u64::try_from(len).unwrap_or(u64::MAX))?;
+        if len > self.0.capacity() {
+            // Doubling, up to the cap (which `len` is within).
+            let max = usize::try_from(MAX_OBJECT_BYTES).unwrap_or(usize::MAX);
+            let capacity = self.0.capacity().saturating_mul(2).max(len).min(max);
+            let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+            grown.extend_from_slice(&self.0);
+            // The old buffer is zeroized as it is dropped here.
+            self.0 = grown;
+        }
+        self.0.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn into_inner(self) -> Zeroizing<Vec<u8>> {
+        self.0
+    }
 }
 
 fn check_size(len: u64) -> Result<(), FetchError> {
@@ -170,7 +226,33 @@ async fn decode(
             let client = aws.kms(None)?;
             kms::decrypt(&client, &blob, &BTreeMap::new()).await
         }
-        Decoding::Envelope(env) => open_envelope(aws, &env, &raw.body).await,
+        Decoding::Envelope(env) => open_envelope(aws, object, &env, &raw.body).await,
+        Decoding::PlainUnlessInstructionFile => {
+            let instruction_key = format!("{}{INSTRUCTION_SUFFIX}", object.key);
+            debug!(
+                bucket = %object.bucket,
+                key = %object.key,
+                "binary body and no envelope in the metadata: looking for KEY.instruction"
+            );
+            let instruction = match get_object(client, &object.bucket, &instruction_key).await {
+                Ok(i) => i,
+                // No instruction file: the body is what it is, and reading
+                // it as a value or document says what is wrong with it.
+                Err(e) if e.kind == FailureKind::NotFound => return Ok(raw.body.clone()),
+                Err(e) => {
+                    return Err(prefixed(
+                        "the object's body is binary, with no S3 encryption envelope in its metadata, and KEY.instruction could not be read",
+                        e,
+                    ))
+                }
+            };
+            match envelope::parse_instruction_with_metadata(&instruction.body, &raw.metadata) {
+                Ok(env) => open_envelope(aws, object, &env, &raw.body).await,
+                // Some other object that happens to be called KEY.instruction.
+                Err(EnvelopeError::NoEnvelope) => Ok(raw.body.clone()),
+                Err(e) => Err(prefixed("KEY.instruction", envelope_error(e))),
+            }
+        }
         Decoding::InstructionFile => {
             let instruction_key = format!("{}{INSTRUCTION_SUFFIX}", object.key);
             let instruction = match get_object(client, &object.bucket, &instruction_key).await {
@@ -191,7 +273,7 @@ async fn decode(
             };
             let env = envelope::parse_instruction_with_metadata(&instruction.body, &raw.metadata)
                 .map_err(envelope_error)?;
-            open_envelope(aws, &env, &raw.body).await
+            open_envelope(aws, object, &env, &raw.body).await
         }
     }
 }
@@ -226,6 +308,8 @@ fn decide(
             }
             Ok(match envelope::kms_ciphertext_candidate(body) {
                 Some(blob) => Decoding::Kms(blob),
+                // No document and no value is binary, but ciphertext is.
+                None if std::str::from_utf8(body).is_err() => Decoding::PlainUnlessInstructionFile,
                 None => Decoding::Plain,
             })
         }
@@ -257,6 +341,7 @@ fn forced_kms_blob(body: &[u8]) -> Vec<u8> {
 
 async fn open_envelope(
     aws: &Aws,
+    object: &S3Object,
     env: &Envelope,
     body: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, FetchError> {
@@ -265,7 +350,14 @@ async fn open_envelope(
     let data_key = kms::decrypt(&client, env.wrapped_key(), &env.kms_encryption_context())
         .await
         .map_err(|e| prefixed("unwrapping the data key", e))?;
-    env.decrypt(&data_key, body).map_err(envelope_error)
+    let plaintext = env.decrypt(&data_key, body).map_err(envelope_error)?;
+    if env.content_alg() == ContentAlg::AesCbc {
+        warn!(
+            object = %format!("s3://{}/{}", object.bucket, object.key),
+            "the object is encrypted with AES/CBC, which is not tamper-evident: a changed ciphertext can decrypt to changed content without an error; re-encrypt it with AES/GCM (envseal push, or a V2/V3 encryption client)"
+        );
+    }
+    Ok(plaintext)
 }
 
 /// The region of a KMS key or alias ARN (`arn:aws:kms:REGION:ACCOUNT:key/…`),
@@ -436,6 +528,78 @@ mod tests {
             decide(Encryption::Auto, &ruby, b"\x01\x02").unwrap(),
             Decoding::InstructionFile
         );
+    }
+
+    /// PRODUCT §5: Go's and Java's instruction-file objects carry no hint in
+    /// their metadata; their binary body must not be taken for plaintext
+    /// before `KEY.instruction` has been looked for. Text bodies cost nothing.
+    #[test]
+    fn binary_bodies_without_a_hint_look_for_an_instruction_file() {
+        let (ciphertext, _) = envelope::encrypt_v2(&[7; 32], &moto_blob(), "k", b"A=1\n", [1; 12]);
+        assert!(std::str::from_utf8(&ciphertext).is_err());
+        for meta in [md(&[]), md(&[("owner", "ops")])] {
+            assert_eq!(
+                decide(Encryption::Auto, &meta, &ciphertext).unwrap(),
+                Decoding::PlainUnlessInstructionFile
+            );
+            assert_eq!(
+                decide(Encryption::Auto, &meta, b"\xff\xfe not text").unwrap(),
+                Decoding::PlainUnlessInstructionFile
+            );
+            // UTF-8 (BOM included) stays plain: no second request.
+            for text in [
+                &b"A=1\n"[..],
+                "{\"k\": \"v\u{e9}\"}".as_bytes(),
+                b"\xEF\xBB\xBFA=1",
+            ] {
+                assert_eq!(
+                    decide(Encryption::Auto, &meta, text).unwrap(),
+                    Decoding::Plain
+                );
+            }
+        }
+        // Forced plaintext is plaintext; KMS blobs are still KMS blobs.
+        assert_eq!(
+            decide(Encryption::None, &[], &ciphertext).unwrap(),
+            Decoding::Plain
+        );
+        assert!(matches!(
+            decide(Encryption::Auto, &[], &moto_blob()).unwrap(),
+            Decoding::Kms(_)
+        ));
+    }
+
+    #[test]
+    fn body_buffer_stops_at_the_cap_chunk_by_chunk() {
+        let cap = usize::try_from(MAX_OBJECT_BYTES).unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        // An endless body (no Content-Length): refused as soon as it passes
+        // the cap, holding no more than the cap.
+        let mut body = BodyBuffer::new(None);
+        let mut pushed = 0usize;
+        let err = loop {
+            match body.push(&chunk) {
+                Ok(()) => pushed += chunk.len(),
+                Err(e) => break e,
+            }
+            assert!(pushed <= cap, "buffered past the cap");
+        };
+        assert_eq!(pushed, cap);
+        assert_eq!(err.kind, FailureKind::InvalidValue);
+        assert!(err.reason.contains("8 MiB"), "{}", err.reason);
+        assert!(body.0.capacity() <= cap);
+        assert_eq!(body.into_inner().len(), cap);
+
+        // A Content-Length that understates the body changes nothing.
+        let mut body = BodyBuffer::new(Some(10));
+        assert!(body.push(&vec![0; cap]).is_ok());
+        assert!(body.push(b"!").is_err());
+        // Exactly at the cap, in odd pieces, in order.
+        let mut body = BodyBuffer::new(Some(3));
+        for piece in [&b"ab"[..], b"", b"cde", b"f"] {
+            body.push(piece).unwrap();
+        }
+        assert_eq!(&body.into_inner()[..], b"abcdef");
     }
 
     #[test]

@@ -1051,6 +1051,12 @@ mod tests {
     fn mock_kms(blob: &[u8], context: &BTreeMap<String, String>) -> Option<Zeroizing<Vec<u8>>> {
         vectors().iter().find_map(|v| {
             let kd = &v["kms_decrypt"];
+            if kd["encryption_context"].is_null() {
+                // The blog's `kms.encrypt` blob: no context, and KMS returns
+                // the document itself.
+                return (b64(&kd["ciphertext_blob_b64"]) == blob && context.is_empty())
+                    .then(|| Zeroizing::new(b64(&kd["plaintext_b64"])));
+            }
             let ctx = kd["encryption_context"].as_object()?;
             let recorded: BTreeMap<String, String> = ctx
                 .iter()
@@ -1259,6 +1265,42 @@ mod tests {
             kms_ciphertext_candidate(&b64(&v["expected_plaintext_b64"])),
             None
         );
+
+        // Through the recorded KMS Decrypt (no encryption context, as the
+        // writer passed none) to the document the blog's application reads.
+        let candidate = kms_ciphertext_candidate(&body).unwrap();
+        assert!(mock_kms(&candidate, &string_map(&serde_json::json!({"k": "v"}))).is_none());
+        let plaintext = mock_kms(&candidate, &BTreeMap::new()).expect("KMS decrypts the blob");
+        assert_eq!(&plaintext[..], &b64(&v["expected_plaintext_b64"])[..]);
+        assert_eq!(
+            &plaintext[..],
+            v["expected_plaintext_utf8"].as_str().unwrap().as_bytes()
+        );
+        let parsed: Vec<(String, String)> = crate::document::parse_document(&plaintext)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, v.expose().to_owned()))
+            .collect();
+        let expected: serde_json::Map<String, Value> =
+            serde_json::from_str(v["expected_plaintext_utf8"].as_str().unwrap()).unwrap();
+        // (serde_json's map is sorted; the document's order is checked below.)
+        let expected: BTreeMap<String, String> = expected
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(parsed.iter().cloned().collect::<BTreeMap<_, _>>(), expected);
+        assert_eq!(
+            parsed,
+            vec![
+                ("db_password".to_owned(), "hunter2".to_owned()),
+                ("api_token".to_owned(), "tok_0123456789abcdef".to_owned()),
+            ]
+        );
+        // A damaged blob is not what KMS recorded: no plaintext.
+        let mut damaged = candidate.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x01;
+        assert!(mock_kms(&damaged, &BTreeMap::new()).is_none());
     }
 
     #[test]
@@ -1445,9 +1487,11 @@ mod tests {
             // padding check, but never yields the original plaintext.
             let mut body = c.body.clone();
             body[0] ^= 0x01;
-            if let Ok(p) = env.decrypt(&c.data_key, &body) {
-                assert_ne!(&p[..], &c.expected[..]);
-            }
+            let result = env.decrypt(&c.data_key, &body);
+            assert!(
+                result.is_err() || result.as_ref().is_ok_and(|p| p[..] != c.expected[..]),
+                "{id}: a flipped first byte decrypted to the original plaintext"
+            );
             // Wrong IV length.
             let mut t = case(&id);
             if t.instruction.is_none() {

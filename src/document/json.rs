@@ -1,12 +1,14 @@
 //! JSON-object documents: each top-level key becomes one value.
 //!
-//! Strings are used as-is; numbers and booleans as their JSON text (numbers
-//! as `serde_json` prints them, e.g. `1e3` becomes `1000.0`); null, arrays and
-//! objects are an error naming the key, and so is a key given twice (which
-//! `serde_json` alone would silently collapse). Keys keep document order.
+//! Strings are used as-is; numbers and booleans as their JSON text: a number
+//! is its exact source text (`1e3` stays `1e3`, `1.50` stays `1.50`, and an
+//! integer of any size keeps every digit); null, arrays and objects are an
+//! error naming the key, and so is a key given twice (which `serde_json` alone
+//! would silently collapse). Keys keep document order.
 //!
-//! The object's structure (`{`, `:`, `,`, `}`) is walked here; every key and
-//! value is read by `serde_json` itself.
+//! The object's structure (`{`, `:`, `,`, `}`) and number literals (RFC 8259
+//! grammar) are read here; every other key and value is read by `serde_json`
+//! itself.
 
 use std::collections::HashSet;
 
@@ -48,8 +50,19 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Secret)>, DocumentError> {
                 return Err(syntax_at(bytes, p, "expected ':' after the key"));
             }
             p = skip_ws(bytes, p + 1);
-            let (value, used) = next_value(bytes, p)?;
-            p = skip_ws(bytes, p + used);
+            let value = if matches!(bytes.get(p), Some(b'-' | b'0'..=b'9')) {
+                // The number's own text: serde_json would re-print it.
+                let used = number_len(bytes, p)?;
+                let text = std::str::from_utf8(&bytes[p..p + used])
+                    .expect("a JSON number is ASCII")
+                    .to_owned();
+                p = skip_ws(bytes, p + used);
+                Scalar::Number(text)
+            } else {
+                let (value, used) = next_value(bytes, p)?;
+                p = skip_ws(bytes, p + used);
+                Scalar::Value(value)
+            };
 
             if !seen.insert(key.clone()) {
                 return Err(DocumentError::JsonDuplicateKey { key });
@@ -79,11 +92,61 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Secret)>, DocumentError> {
     Ok(entries)
 }
 
+/// A top-level value as read: a number as its source text, anything else as
+/// `serde_json` read it.
+enum Scalar {
+    Number(String),
+    Value(Value),
+}
+
+/// The length of the JSON number at `bytes[p..]` (RFC 8259:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`). What follows it
+/// is the caller's to check.
+fn number_len(bytes: &[u8], p: usize) -> Result<usize, DocumentError> {
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let digits_from = |mut i: usize| {
+        while digit(i) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = p;
+    if bytes.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match bytes.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits_from(i),
+        _ => return Err(syntax_at(bytes, i, "invalid JSON number")),
+    }
+    if bytes.get(i) == Some(&b'.') {
+        if !digit(i + 1) {
+            return Err(syntax_at(bytes, i + 1, "invalid JSON number"));
+        }
+        i = digits_from(i + 1);
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digit(i) {
+            return Err(syntax_at(bytes, i, "invalid JSON number"));
+        }
+        i = digits_from(i);
+    }
+    Ok(i - p)
+}
+
 /// A value as the text that goes into the environment.
-fn scalar_text(key: &str, value: Value) -> Result<Secret, DocumentError> {
+fn scalar_text(key: &str, value: Scalar) -> Result<Secret, DocumentError> {
     let unsupported = |found| DocumentError::JsonUnsupportedValue {
         key: key.to_owned(),
         found,
+    };
+    let value = match value {
+        Scalar::Number(text) => return Ok(Secret::new(text)),
+        Scalar::Value(value) => value,
     };
     match value {
         Value::String(s) => {
@@ -95,6 +158,7 @@ fn scalar_text(key: &str, value: Value) -> Result<Secret, DocumentError> {
             }
             Ok(s)
         }
+        // Not reached for top-level numbers (read as text above).
         Value::Number(n) => Ok(Secret::new(n.to_string())),
         Value::Bool(b) => Ok(Secret::new(b.to_string())),
         Value::Null => Err(unsupported("null")),
@@ -209,7 +273,7 @@ mod tests {
                 ("db_password".into(), "hunter2".into()),
                 ("port".into(), "5432".into()),
                 ("ratio".into(), "1.5".into()),
-                ("exp".into(), "1000.0".into()),
+                ("exp".into(), "1e3".into()),
                 ("big".into(), "18446744073709551615".into()),
                 ("neg".into(), "-7".into()),
                 ("debug".into(), "true".into()),
@@ -224,6 +288,45 @@ mod tests {
         assert_eq!(kv("\u{feff}{\"a\":\"b\"}"), vec![("a".into(), "b".into())]);
         // Keys are kept exactly as written, whatever they contain.
         assert_eq!(kv(r#"{"job title/x":"y"}"#)[0].0, "job title/x");
+    }
+
+    /// PRODUCT §4: numbers are used as their JSON text, exactly as written.
+    #[test]
+    fn numbers_keep_their_source_text() {
+        for n in [
+            "1e3",
+            "1E3",
+            "1e+3",
+            "2.5e-7",
+            "1.50",
+            "-0",
+            "0",
+            "-0.0",
+            "12345678901234567890123",
+            "-98765432109876543210.000100",
+            "1e999",
+            "5432",
+        ] {
+            assert_eq!(
+                kv(&format!("{{\"n\": {n} , \"m\":{n}}}")),
+                vec![("n".into(), n.into()), ("m".into(), n.into())],
+                "{n}"
+            );
+        }
+        assert_eq!(
+            kv(r#"{"t":true,"f":false,"n":1.50}"#),
+            vec![
+                ("t".into(), "true".into()),
+                ("f".into(), "false".into()),
+                ("n".into(), "1.50".into())
+            ]
+        );
+        // Only the top level is read as text; nested numbers are still an
+        // unsupported value (an array), whatever they look like.
+        assert!(matches!(
+            err(r#"{"a":[1e3]}"#),
+            DocumentError::JsonUnsupportedValue { .. }
+        ));
     }
 
     #[test]
@@ -301,15 +404,24 @@ mod tests {
             ("{\"a\":1}\n x", 2, 2),
             ("{\"a\":1", 1, 7),
             ("{\n\"a\":\"unterminated", 2, 17),
-            ("{\n  \"a\": tru }", 2, 8),
+            ("{\n  \"a\": tru }", 2, 11),
             ("{a:1}", 1, 2),
             ("{\"a\":01}", 1, 7),
             ("{\"a\":\"x\"}}", 1, 10),
-            ("{\"a\":1e999}", 1, 11),
+            ("{\"a\":-}", 1, 7),
+            ("{\"a\":1.}", 1, 8),
+            ("{\"a\":.5}", 1, 6),
+            ("{\"a\":1e}", 1, 8),
+            ("{\"a\":1e+}", 1, 9),
+            ("{\"a\":+1}", 1, 6),
+            ("{\"a\":-01}", 1, 8),
+            ("{\"a\":0x10}", 1, 7),
         ];
-        for &(doc, line, _column) in cases {
+        for &(doc, line, column) in cases {
             match err(doc) {
-                DocumentError::JsonSyntax { line: l, .. } => assert_eq!(l, line, "{doc:?}"),
+                DocumentError::JsonSyntax {
+                    line: l, column: c, ..
+                } => assert_eq!((l, c), (line, column), "{doc:?}"),
                 other => panic!("{doc:?}: {other:?}"),
             }
         }

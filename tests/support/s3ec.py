@@ -15,18 +15,31 @@ stdin is a JSON array of operations:
      "layout": "metadata" | "instruction"}    # optional, default metadata
 
     {"op": "get", "bucket": "b", "key": "k", "kms_key_id": "alias/app",
-     "encryption_context": {...}}             # optional
+     "encryption_context": {...},             # optional
+     "legacy": true}                          # optional: also read kms + CBC
 
-Output on stdout: a JSON array, one result per op: for put
-{"metadata": {...}} (the envelope as stored), for get {"body_b64": "..."}
-or {"error": "..."} when the client refuses to decrypt.
+    {"op": "put-legacy-cbc", "bucket": "b", "key": "k", "kms_key_id": "alias/app",
+     "body_b64": "..."}                       # the plaintext
+
+Output on stdout: a JSON array, one result per op: for put and
+put-legacy-cbc {"metadata": {...}} (the envelope as stored), for get
+{"body_b64": "..."} or {"error": "..."} when the client refuses to decrypt.
 
 The Python client writes its envelope into the object's metadata only
 (instruction files are read-only in 4.x: its put_object refuses that mode).
 "layout": "instruction" therefore re-lays out what it wrote the way
 instruction-file writers (Ruby, Go, Java) store it: the envelope moves into
 KEY.instruction (a JSON object) and the object keeps only what stays with it
-(V3: x-amz-c, x-amz-d, x-amz-i). The ciphertext is the Python client's.
+(V3: x-amz-c, x-amz-d, x-amz-i; V2: nothing, as Go writes it). The
+ciphertext is the Python client's, and the client reads the result back
+(its reader fetches KEY.instruction when the metadata has no envelope).
+
+"put-legacy-cbc" writes what the Ruby V1 client (Aws::S3::Encryption::Client
+with kms_key_id) writes, which no Python client can: KMS GenerateDataKey
+(AES_256) with the context {"kms_cmk_id": KEY}, AES-256-CBC with PKCS#7
+padding under a random 16-byte IV, and the V2 envelope with wrap "kms" in the
+metadata (FORMATS.md §2, the vectors' ruby-v1-*). The Python client reads it
+back with its legacy modes enabled ("get" with "legacy": true).
 """
 
 import base64
@@ -67,9 +80,13 @@ def client(endpoint, service):
     )
 
 
-def encryption_client(endpoint, kms_key_id, fmt):
+def encryption_client(endpoint, kms_key_id, fmt, legacy=False):
     """A fresh boto3 S3 client per wrapper: the wrapper mutates it."""
-    keyring = KmsKeyring(kms_client=client(endpoint, "kms"), kms_key_id=kms_key_id)
+    keyring = KmsKeyring(
+        kms_client=client(endpoint, "kms"),
+        kms_key_id=kms_key_id,
+        enable_legacy_wrapping_algorithms=legacy,
+    )
     if fmt == "v2":
         config = S3EncryptionClientConfig(
             keyring=keyring,
@@ -83,6 +100,7 @@ def encryption_client(endpoint, kms_key_id, fmt):
         config = S3EncryptionClientConfig(
             keyring=keyring,
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
+            enable_legacy_unauthenticated_modes=legacy,
         )
     else:
         raise ValueError("format must be v2 or v3, not %r" % fmt)
@@ -117,8 +135,36 @@ def put(endpoint, op):
     return {"metadata": metadata}
 
 
+def put_legacy_cbc(endpoint, op):
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    plaintext = base64.b64decode(op["body_b64"])
+    context = {"kms_cmk_id": op["kms_key_id"]}
+    key = client(endpoint, "kms").generate_data_key(
+        KeyId=op["kms_key_id"], KeySpec="AES_256", EncryptionContext=context
+    )
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key["Plaintext"]), modes.CBC(iv)).encryptor()
+    body = encryptor.update(padded) + encryptor.finalize()
+    metadata = {
+        "x-amz-key-v2": base64.b64encode(key["CiphertextBlob"]).decode("ascii"),
+        "x-amz-iv": base64.b64encode(iv).decode("ascii"),
+        "x-amz-cek-alg": "AES/CBC/PKCS5Padding",
+        "x-amz-wrap-alg": "kms",
+        "x-amz-matdesc": json.dumps(context, separators=(",", ":")),
+        "x-amz-unencrypted-content-length": str(len(plaintext)),
+    }
+    client(endpoint, "s3").put_object(
+        Bucket=op["bucket"], Key=op["key"], Body=body, Metadata=metadata
+    )
+    return {"metadata": metadata}
+
+
 def get(endpoint, op):
-    s3ec = encryption_client(endpoint, op["kms_key_id"], "read-any")
+    s3ec = encryption_client(endpoint, op["kms_key_id"], "read-any", op.get("legacy", False))
     args = {"Bucket": op["bucket"], "Key": op["key"]}
     if op.get("encryption_context"):
         args["EncryptionContext"] = op["encryption_context"]
@@ -143,6 +189,8 @@ def main():
                 results.append(put(endpoint, op))
             elif kind == "get":
                 results.append(get(endpoint, op))
+            elif kind == "put-legacy-cbc":
+                results.append(put_legacy_cbc(endpoint, op))
             else:
                 raise ValueError("unknown op %r" % kind)
         except Exception as exc:
