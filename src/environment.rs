@@ -456,40 +456,21 @@ pub fn json_entries(text: &str) -> Result<Vec<(String, Secret)>, FetchError> {
 }
 
 /// One top-level key of a JSON-object secret. Only that key's value must be a
-/// string, number or boolean: the other keys may hold anything (as in ECS).
+/// string, number (its JSON text) or boolean: the other keys may hold
+/// anything (as in ECS). A key given twice is refused, not guessed.
 fn json_key(text: &str, key: &str) -> Result<Secret, FetchError> {
     use crate::document::DocumentError;
-    let mut object = match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(object)) => object,
-        // Not a JSON object: the document parser says why without quoting it.
-        _ => {
-            let reason = match crate::document::json::parse(text.as_bytes()) {
-                Err(e) => e.to_string(),
-                Ok(_) => "not a JSON object".to_owned(),
-            };
-            return Err(invalid(format!("cannot take key {key:?}: {reason}")));
-        }
-    };
-    let unsupported = |found| {
-        invalid(
-            DocumentError::JsonUnsupportedValue {
-                key: key.to_owned(),
-                found,
-            }
-            .to_string(),
-        )
-    };
-    match object.remove(key) {
-        Some(serde_json::Value::String(s)) => Ok(Secret::new(s)),
-        Some(serde_json::Value::Number(n)) => Ok(Secret::new(n.to_string())),
-        Some(serde_json::Value::Bool(b)) => Ok(Secret::new(b.to_string())),
-        Some(serde_json::Value::Null) => Err(unsupported("null")),
-        Some(serde_json::Value::Array(_)) => Err(unsupported("an array")),
-        Some(serde_json::Value::Object(_)) => Err(unsupported("an object")),
-        None => Err(FetchError::new(
+    match crate::document::json::get(text.as_bytes(), key) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(FetchError::new(
             FailureKind::NotFound,
             format!("key {key:?} not found in the JSON secret"),
         )),
+        Err(
+            e @ (DocumentError::JsonUnsupportedValue { .. } | DocumentError::JsonNulInValue { .. }),
+        ) => Err(invalid(e.to_string())),
+        // Not a JSON object: the document parser says why without quoting it.
+        Err(e) => Err(invalid(format!("cannot take key {key:?}: {e}"))),
     }
 }
 
@@ -587,5 +568,40 @@ mod tests {
         // Only the non-reference binary value passes through.
         assert_eq!(inherited.plain.len(), 1);
         assert_eq!(inherited.plain[0].0, OsString::from("BINARY_PLAIN"));
+    }
+
+    /// `sm:ID#KEY`: the key's value as its JSON text, other keys may hold
+    /// anything, a duplicate key is refused (serde_json alone would take the
+    /// last one silently), and what is wrong is said without a value.
+    #[test]
+    fn json_key_values_and_errors() {
+        let doc = r#"{"N": 1.50, "BIG": 12345678901234567890123, "T": "tok", "B": true,
+                      "nested": {"a": [1, 2]}, "nil": null}"#;
+        assert_eq!(json_key(doc, "N").unwrap().expose(), "1.50");
+        assert_eq!(
+            json_key(doc, "BIG").unwrap().expose(),
+            "12345678901234567890123"
+        );
+        assert_eq!(json_key(doc, "T").unwrap().expose(), "tok");
+        assert_eq!(json_key(doc, "B").unwrap().expose(), "true");
+        let e = json_key(doc, "nested").unwrap_err();
+        assert_eq!(e.kind, FailureKind::InvalidValue);
+        assert!(e.reason.contains("nested"), "{}", e.reason);
+        assert!(json_key(doc, "nil").is_err());
+        assert_eq!(
+            json_key(doc, "gone").unwrap_err().kind,
+            FailureKind::NotFound
+        );
+        let dup = json_key(r#"{"T": "first-s3cret", "T": "second-s3cret"}"#, "T").unwrap_err();
+        assert_eq!(dup.kind, FailureKind::InvalidValue);
+        assert!(!dup.reason.contains("s3cret"), "{}", dup.reason);
+        let not_json = json_key("plain-s3cret", "T").unwrap_err();
+        assert_eq!(not_json.kind, FailureKind::InvalidValue);
+        assert!(
+            not_json.reason.contains("cannot take key"),
+            "{}",
+            not_json.reason
+        );
+        assert!(!not_json.reason.contains("s3cret"), "{}", not_json.reason);
     }
 }

@@ -19,6 +19,36 @@ use crate::secret::Secret;
 
 /// Parses a JSON object into its keys and values, in document order.
 pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Secret)>, DocumentError> {
+    let mut entries: Vec<(String, Secret)> = Vec::new();
+    walk(bytes, |key, value| {
+        let value = scalar_text(&key, value)?;
+        entries.push((key, value));
+        Ok(())
+    })?;
+    Ok(entries)
+}
+
+/// The value of one top-level key (`sm:ID#KEY`), `None` when the object
+/// has no such key. The whole object must be valid JSON without duplicate
+/// keys, but only the value asked for must be a string, number or boolean:
+/// the other keys may hold anything (as ECS reads a secret's JSON key).
+pub fn get(bytes: &[u8], wanted: &str) -> Result<Option<Secret>, DocumentError> {
+    let mut found = None;
+    walk(bytes, |key, value| {
+        if key == wanted {
+            found = Some(scalar_text(&key, value)?);
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Walks a JSON object, giving each top-level key and value to `visit` in
+/// document order; refuses a key given twice.
+fn walk(
+    bytes: &[u8],
+    mut visit: impl FnMut(String, Scalar) -> Result<(), DocumentError>,
+) -> Result<(), DocumentError> {
     let bytes = strip_bom(bytes);
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(DocumentError::JsonInvalidUtf8 {
@@ -32,7 +62,6 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Secret)>, DocumentError> {
     }
     p = skip_ws(bytes, p + 1);
 
-    let mut entries: Vec<(String, Secret)> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     if bytes.get(p) == Some(&b'}') {
         p += 1;
@@ -67,8 +96,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Secret)>, DocumentError> {
             if !seen.insert(key.clone()) {
                 return Err(DocumentError::JsonDuplicateKey { key });
             }
-            let value = scalar_text(&key, value)?;
-            entries.push((key, value));
+            visit(key, value)?;
 
             match bytes.get(p) {
                 Some(b',') => p = skip_ws(bytes, p + 1),
@@ -89,7 +117,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Secret)>, DocumentError> {
             "unexpected characters after the object",
         ));
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// A top-level value as read: a number as its source text, anything else as
