@@ -628,14 +628,26 @@ fn from_map(env: &BTreeMap<String, String>) -> Option<Result<Envelope, EnvelopeE
     let v3 = env.contains_key(KEY_V3);
     Some(match (v1, v2, v3) {
         (false, false, false) => return None,
-        (true, false, false) => Err(EnvelopeError::LegacyV1Envelope),
-        (false, true, false) => build_v2(env),
+        // `x-amz-key` is the V1 client's field for a data key wrapped by a
+        // client-side master key (no `x-amz-wrap-alg`): not readable without
+        // that key. Under a KMS wrap it means what `x-amz-key-v2` means
+        // (PRODUCT.md §5), so it reads the same way.
+        (true, false, false) => match env.get(WRAP_ALG).map(|w| WrapAlg::from_v2(w)) {
+            Some(w) if w.is_kms() => build_v2(env, KEY_V1),
+            _ => Err(EnvelopeError::LegacyV1Envelope),
+        },
+        (false, true, false) => build_v2(env, KEY_V2),
         (false, false, true) => build_v3(env),
         _ => Err(EnvelopeError::AmbiguousEnvelope),
     })
 }
 
-fn build_v2(env: &BTreeMap<String, String>) -> Result<Envelope, EnvelopeError> {
+/// A V2 envelope (or a V1 one under a KMS wrap), its wrapped data key in
+/// `key_field`.
+fn build_v2(
+    env: &BTreeMap<String, String>,
+    key_field: &'static str,
+) -> Result<Envelope, EnvelopeError> {
     let wrap_alg = WrapAlg::from_v2(required(env, WRAP_ALG)?);
     if !wrap_alg.is_kms() {
         return Err(EnvelopeError::UnsupportedWrapAlg { alg: wrap_alg });
@@ -654,9 +666,9 @@ fn build_v2(env: &BTreeMap<String, String>) -> Result<Envelope, EnvelopeError> {
     if wrap_alg == WrapAlg::KmsContext {
         check_cek_alg(&context, cek_name)?;
     }
-    let wrapped_key = base64_field(env, KEY_V2)?;
+    let wrapped_key = base64_field(env, key_field)?;
     if wrapped_key.is_empty() {
-        return Err(EnvelopeError::MissingField { field: KEY_V2 });
+        return Err(EnvelopeError::MissingField { field: key_field });
     }
     let iv = base64_field(env, IV)?;
     let iv_len = match content_alg {
@@ -1798,6 +1810,21 @@ mod tests {
         let e = detect(&v1).unwrap().unwrap_err();
         assert_eq!(e, EnvelopeError::LegacyV1Envelope);
         assert!(e.to_string().contains("not supported"));
+        // x-amz-key under a KMS wrap reads like x-amz-key-v2 (PRODUCT.md §5).
+        let as_v1: Vec<(String, String)> = base
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                KEY_V2 => (KEY_V1.to_owned(), v.clone()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect();
+        let from_v1 = detect(&as_v1).unwrap().unwrap();
+        let from_v2 = detect(&base).unwrap().unwrap();
+        assert_eq!(from_v1.wrapped_key(), from_v2.wrapped_key());
+        assert_eq!(
+            from_v1.kms_encryption_context(),
+            from_v2.kms_encryption_context()
+        );
         let mut both = base.clone();
         both.push(("x-amz-3".into(), "AAAA".into()));
         assert_eq!(
