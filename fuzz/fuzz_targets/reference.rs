@@ -26,9 +26,15 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e) => {
-            // Reasons are short: they may quote a field of the reference,
-            // never run away with the whole input.
+            // Reasons are short: they may quote a field of the reference
+            // once, never repeat or run away with the input.
             assert!(!e.reason.is_empty());
+            assert!(
+                e.reason.len() <= input.len() + 200,
+                "reason of {} bytes for {} bytes of input",
+                e.reason.len(),
+                input.len()
+            );
         }
     }
     // The --from / ENVSEAL_FROM grammar, and the way ENVSEAL_FROM is split.
