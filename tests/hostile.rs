@@ -426,7 +426,8 @@ fn dotenv_and_json_edge_cases() {
     assert_eq!(env["BOM_B"], SECRET);
     assert_eq!(env["CRLF_B"], "x");
     assert_eq!(env["JSON_A"], SECRET);
-    assert_eq!(env["JSON_N"], "1000.0");
+    // A number is its JSON text as written (PRODUCT.md §4).
+    assert_eq!(env["JSON_N"], "1e3");
     assert_eq!(env["HUGE"].len(), huge_value.len());
     assert!(out.stdout.contains("CRLF_A=multi\nline"), "{}", out.stdout);
     assert!(!out.stderr.contains(SECRET));
