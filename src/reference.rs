@@ -45,6 +45,26 @@ impl SsmParam {
             None => self.name.clone(),
         }
     }
+
+    /// What envseal sends as `Name`: for a reference given as an ARN with an
+    /// account, that ARN (with its selector), so that a parameter shared from
+    /// another account is read from that account, not looked up by name in
+    /// the caller's own; otherwise [`SsmParam::api_name`].
+    pub fn request_name(&self) -> String {
+        let (Some(account), Some(region)) = (&self.account, &self.region) else {
+            return self.api_name();
+        };
+        let partition = self.partition.as_deref().unwrap_or("aws");
+        let slash = if self.name.starts_with('/') { "" } else { "/" };
+        let arn = format!(
+            "arn:{partition}:ssm:{region}:{account}:parameter{slash}{}",
+            self.name
+        );
+        match &self.selector {
+            Some(s) => format!("{arn}:{s}"),
+            None => arn,
+        }
+    }
 }
 
 /// One Secrets Manager secret version.
@@ -764,6 +784,29 @@ mod tests {
             r.target,
             ssm_from_arn("x", None, ("aws", "us-east-1", None))
         );
+    }
+
+    /// What goes to the API as `Name`: the ARN when it names an account
+    /// (shared parameters are read by ARN), the name otherwise.
+    #[test]
+    fn ssm_request_names() {
+        let name = |r: &str| match parse_reference(r).unwrap().target {
+            Target::Ssm(p) => (p.api_name(), p.request_name()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            name("arn:aws:ssm:eu-west-1:210987654321:parameter/prod/db/pw:3"),
+            (
+                "/prod/db/pw:3".to_owned(),
+                "arn:aws:ssm:eu-west-1:210987654321:parameter/prod/db/pw:3".to_owned()
+            )
+        );
+        assert_eq!(
+            name("arn:aws-cn:ssm:cn-north-1:210987654321:parameter/plain").1,
+            "arn:aws-cn:ssm:cn-north-1:210987654321:parameter/plain"
+        );
+        assert_eq!(name("arn:aws:ssm:us-east-1::parameter/x").1, "x");
+        assert_eq!(name("ssm:/a/b:label").1, "/a/b:label");
     }
 
     #[test]

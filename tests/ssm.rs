@@ -103,6 +103,55 @@ fn arn_reference_reads_in_the_arns_region() {
     out.expect_code(111);
 }
 
+/// Regression: an ARN naming another account (a shared parameter) was
+/// looked up by name in the caller's own account, and read a parameter of
+/// the same name there. ARNs are sent as ARNs: the caller's own account
+/// reads (versions and plain names too), another account's is not the
+/// caller's parameter.
+#[test]
+fn arn_references_are_read_in_the_arns_account() {
+    let moto = Moto::start();
+    seed(
+        &moto,
+        &[("/shared/db", "own-v1"), ("plainname", "own-plain")],
+    );
+    moto.call(
+        "ssm",
+        "put_parameter",
+        json!({"Name": "/shared/db", "Value": "own-v2", "Type": "SecureString", "Overwrite": true}),
+    );
+    let own = "arn:aws:ssm:us-east-1:123456789012:parameter";
+    let out = run(moto
+        .envseal()
+        .env("LATEST", format!("{own}/shared/db"))
+        .env("FIRST", format!("{own}/shared/db:1"))
+        .env("PLAIN", format!("{own}/plainname"))
+        .env("BY_NAME", "ssm:/shared/db")
+        .args(["exec", "--", "/usr/bin/env"]));
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env["LATEST"], "own-v2");
+    assert_eq!(env["FIRST"], "own-v1");
+    assert_eq!(env["PLAIN"], "own-plain");
+    assert_eq!(env["BY_NAME"], "own-v2");
+
+    let other = "arn:aws:ssm:us-east-1:999999999999:parameter/shared/db";
+    let out =
+        run(moto
+            .envseal()
+            .env("SHARED", other)
+            .args(["exec", "--", "sh", "-c", "echo started"]));
+    out.expect_code(111);
+    assert!(!out.stdout.contains("started"));
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("envseal: SHARED: {other}: ")))
+        .unwrap_or_else(|| panic!("no failure line: {}", out.stderr));
+    assert!(line.ends_with("(not-found)"), "{line}");
+    assert!(!out.stderr.contains("own-v"), "{}", out.stderr);
+}
+
 #[test]
 fn path_bundle_pages_through_nested_names() {
     let moto = Moto::start();

@@ -58,7 +58,7 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
             return;
         }
     };
-    let names: Vec<String> = batch.iter().map(SsmParam::api_name).collect();
+    let names: Vec<String> = batch.iter().map(SsmParam::request_name).collect();
     debug!(count = names.len(), ?region, "ssm GetParameters");
     let result = client
         .get_parameters()
@@ -89,10 +89,9 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
         let Some(name) = parameter.name() else {
             continue;
         };
-        if let Some(i) = batch
-            .iter()
-            .position(|p| p.name == name || arn_name(name) == Some(p.name.as_str()))
-        {
+        if let Some(i) = batch.iter().position(|p| {
+            p.name == name || p.request_name() == name || arn_name(name) == Some(p.name.as_str())
+        }) {
             answered[i] = true;
             let answer = match parameter.value() {
                 Some(v) => Ok(Fetched::Text(Secret::new(v.to_owned()))),
@@ -104,12 +103,19 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
             put(sink, &batch[i], answer);
         }
     }
+    // Asked by ARN and answered "invalid": a server that takes ARNs only in
+    // GetParameter (moto), or a parameter that does not exist. GetParameter
+    // by the same ARN says which.
+    let mut by_arn = Vec::new();
     for invalid in output.invalid_parameters() {
-        if let Some(i) = batch
-            .iter()
-            .position(|p| &p.api_name() == invalid || &p.name == invalid)
-        {
+        if let Some(i) = batch.iter().position(|p| {
+            &p.request_name() == invalid || &p.api_name() == invalid || &p.name == invalid
+        }) {
             answered[i] = true;
+            if batch[i].request_name() != batch[i].api_name() {
+                by_arn.push(&batch[i]);
+                continue;
+            }
             let what = if batch[i].selector.is_some() {
                 "parameter, version or label not found"
             } else {
@@ -134,6 +140,7 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
             );
         }
     }
+    join_all(by_arn.into_iter().map(|p| fetch_one(&client, p, sink))).await;
 }
 
 /// `arn:aws:ssm:r:a:parameter/x/y` → `/x/y`, for servers that echo ARNs.
@@ -146,7 +153,7 @@ fn arn_name(name: &str) -> Option<&str> {
 async fn fetch_one(client: &aws_sdk_ssm::Client, p: &SsmParam, sink: &Sink) {
     let result = client
         .get_parameter()
-        .name(p.api_name())
+        .name(p.request_name())
         .with_decryption(true)
         .send()
         .await;
