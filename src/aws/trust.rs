@@ -180,6 +180,27 @@ mod tests {
         assert!(count > 100, "only {count} roots");
     }
 
+    /// AWS endpoints chain to Amazon Root CA 1-4 (and, cross-signed, the
+    /// Starfield Services G2 root): HTTPS to AWS from an empty root needs
+    /// exactly these among the compiled-in anchors.
+    #[test]
+    fn the_roots_aws_endpoints_chain_to_are_compiled_in() {
+        let has = |name: &str| {
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .any(|c| c.as_ref().windows(name.len()).any(|w| w == name.as_bytes()))
+        };
+        for root in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(has(root), "{root} is not among the compiled-in roots");
+        }
+    }
+
     #[test]
     fn unusable_bundles_are_refused_with_a_reason() {
         assert!(check_pem(b"").unwrap_err().contains("no PEM certificate"));
