@@ -26,6 +26,22 @@ pub struct Scope {
     pub partition: String,
 }
 
+/// `kms:Decrypt` on any key, but only through `service` in these regions
+/// (`kms:ViaService`): what a value stored under a customer-managed key needs.
+fn decrypt_via(sid: &str, service: &str, regions: &BTreeSet<String>) -> Value {
+    let via: Vec<String> = regions
+        .iter()
+        .map(|r| format!("{service}.{r}.amazonaws.com"))
+        .collect();
+    json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": via}},
+    })
+}
+
 /// Where one SSM ARN points: each field from the reference's own ARN when it
 /// had one, else from the scope.
 #[derive(Default, Clone, Copy)]
@@ -124,14 +140,11 @@ pub fn document(requests: &[Request], scope: &Scope, kms_keys: &BTreeSet<String>
             .map(|(_, r)| r.clone().unwrap_or_else(|| scope.region.clone())),
     );
     if !ssm_regions.is_empty() {
-        statements.push(json!({
-            "Sid": "DecryptSecureStringsWithCustomerKeysOptional",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"kms:ViaService":
-                ssm_regions.iter().map(|r| format!("ssm.{r}.amazonaws.com")).collect::<Vec<_>>()}},
-        }));
+        statements.push(decrypt_via(
+            "DecryptSecureStringsWithCustomerKeysOptional",
+            "ssm",
+            &ssm_regions,
+        ));
     }
 
     let secrets: BTreeSet<String> = plan
@@ -160,14 +173,11 @@ pub fn document(requests: &[Request], scope: &Scope, kms_keys: &BTreeSet<String>
             .iter()
             .map(|s| s.region.clone().unwrap_or_else(|| scope.region.clone()))
             .collect();
-        statements.push(json!({
-            "Sid": "DecryptSecretsWithCustomerKeysOptional",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"kms:ViaService":
-                sm_regions.iter().map(|r| format!("secretsmanager.{r}.amazonaws.com")).collect::<Vec<_>>()}},
-        }));
+        statements.push(decrypt_via(
+            "DecryptSecretsWithCustomerKeysOptional",
+            "secretsmanager",
+            &sm_regions,
+        ));
     }
 
     let mut objects = BTreeSet::new();
