@@ -191,12 +191,9 @@ fn traced(cmd: &Command, stdin: Option<&[u8]>) -> (Run, String) {
     strace
         .args(["-f", "-qq", "-s", "4096", "-o"])
         .arg(&log)
-        .args([
-            "-e",
-            "trace=open,openat,openat2,creat,rename,renameat,renameat2,link,linkat,\
-             symlink,symlinkat,mkdir,mkdirat,mknod,mknodat,truncate,execve",
-            "--",
-        ])
+        .arg("-e")
+        .arg(format!("trace={},execve", support::FILE_SYSCALLS))
+        .arg("--")
         .arg(cmd.get_program())
         .args(cmd.get_args());
     let out = match stdin {
@@ -216,34 +213,12 @@ fn traced(cmd: &Command, stdin: Option<&[u8]>) -> (Run, String) {
 /// The file-system invariant: nothing opened for writing or created,
 /// nothing renamed, linked or made.
 fn assert_nothing_written(what: &str, trace: &str) {
-    const MUTATING: [&str; 13] = [
-        "creat(",
-        "rename(",
-        "renameat(",
-        "renameat2(",
-        "link(",
-        "linkat(",
-        "symlink(",
-        "symlinkat(",
-        "mkdir(",
-        "mkdirat(",
-        "mknod(",
-        "mknodat(",
-        "truncate(",
-    ];
-    for line in trace.lines() {
-        // "PID  syscall(args) = result", or "<... syscall resumed>".
-        let call = line.split_whitespace().nth(1).unwrap_or("");
-        if call.starts_with("open") {
-            for flag in ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_TMPFILE"] {
-                assert!(!line.contains(flag), "{what}: opened for writing: {line}");
-            }
-        }
-        assert!(
-            !MUTATING.iter().any(|m| call.starts_with(m)),
-            "{what}: file system changed: {line}"
-        );
-    }
+    let writes = support::write_mode_calls(trace);
+    assert!(
+        writes.is_empty(),
+        "{what}: file system changed:\n{}",
+        writes.join("\n")
+    );
     assert!(
         trace.contains("execve("),
         "{what}: the trace is empty:\n{trace}"

@@ -1214,36 +1214,6 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Every syscall line in an strace log that creates, writes, renames or
-/// links a file.
-fn write_mode_calls(trace: &str) -> Vec<String> {
-    trace
-        .lines()
-        .filter(|line| {
-            let call = line
-                .split_once(' ')
-                .map(|(_, rest)| rest.trim_start())
-                .unwrap_or(line);
-            let opens = call.starts_with("open(") || call.starts_with("openat(");
-            let writes = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
-                .iter()
-                .any(|f| call.contains(f));
-            let other = [
-                "creat(",
-                "rename(",
-                "renameat(",
-                "renameat2(",
-                "link(",
-                "linkat(",
-            ]
-            .iter()
-            .any(|c| call.starts_with(c));
-            (opens && writes) || other
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn strace_classifier_sees_write_mode_opens() {
     let trace = "\
@@ -1252,7 +1222,7 @@ fn strace_classifier_sees_write_mode_opens() {
 102 open(\"/dev/null\", O_RDWR) = 5
 102 rename(\"/a\", \"/b\") = 0
 102 +++ exited with 0 +++";
-    assert_eq!(write_mode_calls(trace).len(), 3);
+    assert_eq!(support::write_mode_calls(trace).len(), 3);
 }
 
 #[test]
@@ -1286,12 +1256,9 @@ fn no_file_is_created_while_resolving() {
         }
     }
     cmd.env("INLINE", format!("kms:{inline}"))
-        .args([
-            "-f",
-            "-e",
-            "trace=openat,creat,open,rename,renameat,renameat2,link,linkat",
-            "-o",
-        ])
+        .args(["-f", "-e"])
+        .arg(format!("trace={}", support::FILE_SYSCALLS))
+        .arg("-o")
         .arg(&log)
         .arg(envseal.get_program())
         .args([
@@ -1313,7 +1280,7 @@ fn no_file_is_created_while_resolving() {
         trace.contains("openat("),
         "strace saw no openat at all: is ptrace allowed?\n{trace}"
     );
-    let writes = write_mode_calls(&trace);
+    let writes = support::write_mode_calls(&trace);
     assert!(
         writes.is_empty(),
         "files opened for writing, created, renamed or linked:\n{}",

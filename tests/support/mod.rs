@@ -760,3 +760,42 @@ impl Drop for Proxy {
         let _ = self.child.wait();
     }
 }
+
+/// The system calls that change the file system, for `strace -e trace=…`
+/// (with `open`/`openat`, whose flags say whether they write).
+pub const FILE_SYSCALLS: &str = "open,openat,openat2,creat,rename,renameat,renameat2,link,linkat,\
+     symlink,symlinkat,mkdir,mkdirat,mknod,mknodat,truncate";
+
+/// Every line of an `strace` log ("PID syscall(args) = result") that opens a
+/// file for writing or creates, renames, links or makes one: the one
+/// definition of "nothing written" that the leak and S3 tests check.
+pub fn write_mode_calls(trace: &str) -> Vec<String> {
+    const MUTATING: [&str; 13] = [
+        "creat(",
+        "rename(",
+        "renameat(",
+        "renameat2(",
+        "link(",
+        "linkat(",
+        "symlink(",
+        "symlinkat(",
+        "mkdir(",
+        "mkdirat(",
+        "mknod(",
+        "mknodat(",
+        "truncate(",
+    ];
+    const WRITE_FLAGS: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_TMPFILE"];
+    trace
+        .lines()
+        .filter(|line| {
+            let call = line
+                .split_once(' ')
+                .map(|(_, rest)| rest.trim_start())
+                .unwrap_or(line);
+            let writes = call.starts_with("open") && WRITE_FLAGS.iter().any(|f| call.contains(f));
+            writes || MUTATING.iter().any(|m| call.starts_with(m))
+        })
+        .map(str::to_owned)
+        .collect()
+}
