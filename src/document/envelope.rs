@@ -1,7 +1,7 @@
 //! The AWS S3 Encryption Client ("S3EC") envelope: detection from object
 //! metadata or a `KEY.instruction` file, the KMS encryption context to unwrap
 //! the data key with, and AES decryption of the body (see
-//! `shared/vectors/FORMATS.md` §3). Also: writing the V2 `kms+context`
+//! `tests/vectors/FORMATS.md` §3). Also: writing the V2 `kms+context`
 //! envelope for `envseal push`, and recognising a bare KMS ciphertext blob and
 //! an AWS Encryption SDK message.
 //!
@@ -1011,7 +1011,7 @@ mod tests {
 
     const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/s3-encryption-client.json"
+        "/tests/vectors/s3-encryption-client.json"
     );
 
     fn vectors() -> Vec<Value> {
