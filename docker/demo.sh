@@ -4,7 +4,7 @@
 #   docker/demo.sh                    # builds envseal with cargo --release
 #   ENVSEAL_BIN=/path/envseal docker/demo.sh
 #
-# Needs python3 (+ pip when moto is not installed yet) and cargo.
+# Needs python3 (with its venv module) and cargo; installs the emulator into .venv/.
 # The demo prints variable NAMES and value LENGTHS only, never values.
 set -euo pipefail
 
@@ -26,18 +26,10 @@ fi
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 # ------------------------------------------------------------------ 2. moto
-# (`site --user-base` exits non-zero when user site-packages are disabled,
-# e.g. in a virtualenv, but still prints the directory.)
-USER_BASE="$(python3 -m site --user-base 2>/dev/null || true)"
-PATH="${USER_BASE:-$HOME/.local}/bin:$PATH"
-export PATH
-if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3, moto' 2>/dev/null; then
-  step "Installing the AWS emulator: pip install 'moto[server]' boto3"
-  python3 -m pip install --quiet --user 'moto[server]' boto3 2>/dev/null \
-    || python3 -m pip install --quiet 'moto[server]' boto3 \
-    || python3 -m pip install --quiet --user --break-system-packages 'moto[server]' boto3
-  hash -r
-fi
+# moto_server and boto3 (pinned in tests/requirements.txt) go into .venv/;
+# the test command (scripts/test) reuses them.
+. "$ROOT/scripts/tools.sh"
+ensure_python_tools
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 ENDPOINT="http://127.0.0.1:$PORT"

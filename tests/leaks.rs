@@ -10,7 +10,7 @@
 //!   or by the application it starts;
 //! - no value in any traced syscall argument (argv of the `execve`, paths).
 //!
-//! Needs `strace` (Debian: `apt-get install -y strace`; `.ci/run` installs it).
+//! Needs `strace` (Debian: `apt-get install -y strace`; `scripts/test` installs it).
 //! `envseal install` is left out: writing its own binary is its purpose.
 
 mod support;
@@ -173,7 +173,7 @@ fn strace_available() -> bool {
 fn traced(cmd: &Command, stdin: Option<&[u8]>) -> (Run, String) {
     assert!(
         strace_available(),
-        "strace not found: apt-get install -y strace (.ci/run installs it)"
+        "strace not found: apt-get install -y strace (scripts/test installs it)"
     );
     static N: AtomicU64 = AtomicU64::new(0);
     let log: PathBuf = std::env::temp_dir().join(format!(

@@ -21,7 +21,7 @@ const BUCKET: &str = "cfg-bucket";
 const ALIAS: &str = "alias/envseal-test";
 /// The Python S3 Encryption Client driver.
 const S3EC_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3ec.py");
-const S3EC_INSTALL_HINT: &str = "pip install amazon-s3-encryption-client-python==4.0.0";
+const S3EC_INSTALL_HINT: &str = "run the tests with scripts/test, which installs tests/requirements.txt (amazon-s3-encryption-client-python) into .venv/";
 
 /// A bucket and a KMS key with an alias; returns (key id, key ARN).
 fn setup(moto: &Moto) -> (String, String) {
@@ -1230,7 +1230,7 @@ fn no_file_is_created_while_resolving() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
         .iter()
         .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| panic!("strace not found: apt-get install -y strace (.ci/run does)"));
+        .unwrap_or_else(|| panic!("strace not found: apt-get install -y strace (scripts/test does)"));
     let moto = Moto::start();
     let (key_id, _) = setup(&moto);
     push(&moto, "s3://cfg-bucket/pushed.env", ALIAS, b"PUSHED=p-1\n");

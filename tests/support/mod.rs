@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 /// How `moto_server` is installed when missing (also printed by the panic).
-pub const MOTO_INSTALL_HINT: &str = "pip install 'moto[server]' boto3";
+pub const MOTO_INSTALL_HINT: &str =
+    "run the tests with scripts/test, which installs tests/requirements.txt (moto[server], boto3) into .venv/ and puts it on PATH";
 
 /// Path of the boto3 helper script.
 pub const AWS_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/aws.py");
