@@ -23,7 +23,18 @@ replaces the whole configuration and restarts every rule's counters):
         "probability": 0.3,    # default 1.0
         "first": 5,            # only the first N requests matching the rule
         "target": "AmazonSSM.*"   # optional fnmatch pattern, see below
+       }],
+     "rate_limits": [          # shared token buckets, checked before "faults"
+       {"target": "AmazonSSM.GetParameter*",   # fnmatch pattern(s), as for faults
+        "rate": 40,            # tokens added per second
+        "burst": 40            # bucket size (default: rate); starts full
        }]}
+
+A request that matches a rate limit whose bucket is empty is answered with
+the service's throttling error (as the `throttle` fault: counted under
+"faults" in the stats as "throttle"); one that gets a token goes on to the
+fault rules. Throttled requests take no token, as with AWS's buckets. A
+request is counted against the first rate limit that matches it only.
 
 A request's target is its `X-Amz-Target` header for JSON services
 (`AmazonSSM.GetParameters`, `secretsmanager.BatchGetSecretValue`,
@@ -113,11 +124,45 @@ class Rule:
         return self.rng.random() < self.probability
 
 
+class RateLimit:
+    """A token bucket shared by every request that matches its targets."""
+
+    kind = "throttle"
+    strip_checksums = False
+
+    def __init__(self, spec):
+        self.rate = float(spec["rate"])
+        if self.rate <= 0:
+            raise ValueError("rate must be positive")
+        self.burst = float(spec.get("burst", self.rate))
+        if self.burst < 1:
+            raise ValueError("burst must be at least 1")
+        target = spec.get("target")
+        if isinstance(target, str):
+            target = [target]
+        self.targets = list(target) if target else None
+        self.tokens = self.burst
+        self.stamp = time.monotonic()
+
+    matches = Rule.matches
+
+    def take(self):
+        """Called under the state lock: True when a token was available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
 class State:
     def __init__(self):
         self.lock = threading.Lock()
         self.delay = 0.0
         self.rules = []
+        self.limits = []
         self.config = {}
         self.reset_stats()
 
@@ -130,15 +175,25 @@ class State:
     def configure(self, config):
         seed = config.get("seed", 1)
         rules = [Rule(spec, "%s/%d" % (seed, i)) for i, spec in enumerate(config.get("faults") or [])]
+        limits = [RateLimit(spec) for spec in config.get("rate_limits") or []]
         with self.lock:
             self.delay = max(0.0, float(config.get("delay_ms", 0)) / 1000.0)
             self.rules = rules
+            self.limits = limits
             self.config = config
 
     def decide(self, target, labels):
         with self.lock:
             self.total += 1
             self.requests[target] = self.requests.get(target, 0) + 1
+            for limit in self.limits:
+                if limit.matches(labels):
+                    if limit.take():
+                        break
+                    self.faulted += 1
+                    per = self.faults.setdefault(target, {})
+                    per["throttle"] = per.get("throttle", 0) + 1
+                    return limit
             for rule in self.rules:
                 if rule.matches(labels) and rule.fires():
                     self.faulted += 1
@@ -527,7 +582,8 @@ class Handler(socketserver.BaseRequestHandler):
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    # A fleet benchmark opens hundreds of connections at once.
+    request_queue_size = 1024
 
 
 def parse_fault(spec):
@@ -546,6 +602,17 @@ def parse_fault(spec):
     return rule
 
 
+def parse_rate_limit(spec):
+    target, _, rate = spec.rpartition("=")
+    if not target:
+        raise ValueError("--rate-limit takes TARGET=RATE[/BURST]")
+    rate, _, burst = rate.partition("/")
+    limit = {"target": target, "rate": float(rate)}
+    if burst:
+        limit["burst"] = float(burst)
+    return limit
+
+
 def main():
     global UPSTREAM, VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -555,6 +622,12 @@ def main():
     parser.add_argument("--delay-ms", type=float, default=0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fault", action="append", default=[], help="KIND[:key=value,...]")
+    parser.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        help="TARGET=RATE[/BURST]: a shared token bucket, e.g. 'AmazonSSM.GetParameter*=40/40'",
+    )
     parser.add_argument("--config", help="the whole configuration as JSON")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
@@ -570,6 +643,7 @@ def main():
     config.setdefault("seed", args.seed)
     config.setdefault("faults", [])
     config["faults"] = list(config["faults"]) + [parse_fault(f) for f in args.fault]
+    config["rate_limits"] = list(config.get("rate_limits") or []) + [parse_rate_limit(r) for r in args.rate_limit]
     STATE.configure(config)
 
     server = Server((args.host, args.port), Handler)
