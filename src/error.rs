@@ -30,7 +30,9 @@ pub enum FailureKind {
     Collision,
     /// The overall deadline passed before an answer came.
     Timeout,
-    /// The backend for this reference is not built yet.
+    /// An S3 object in a format envseal does not read: an envelope wrapped
+    /// with a client-held master key instead of KMS, or with a content
+    /// algorithm or tag length it does not know; an AWS Encryption SDK message.
     Unsupported,
     /// Anything else the service or network said (throttling after retries, 5xx…).
     Service,
@@ -92,10 +94,26 @@ impl fmt::Display for Failure {
             "{}: {}: {} ({})",
             self.variable,
             self.reference,
-            self.reason,
+            one_line(&self.reason),
             self.kind.as_str()
         )
     }
+}
+
+/// `text` on one line: the lines of a multi-line message (the SDK lists the
+/// credential providers it tried one per line) joined with "; ".
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\n', '\r']) {
+        return text.into();
+    }
+    let mut joined = String::with_capacity(text.len());
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !joined.is_empty() {
+            joined.push_str(if joined.ends_with(':') { " " } else { "; " });
+        }
+        joined.push_str(line);
+    }
+    joined.into()
 }
 
 #[derive(Debug)]
@@ -150,3 +168,72 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// An error and its sources, each by its `Display`, joined with ": " on one
+/// line — never by `Debug`, which for SDK errors dumps whole responses,
+/// bodies included. A source whose text the previous one already shows is
+/// left out.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut last = text.clone();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !part.is_empty() && !last.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        last = part;
+        source = s.source();
+    }
+    one_line(&text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn error_chain_is_display_only() {
+        let err = Layer(
+            "dispatch failure",
+            Some(Box::new(Layer(
+                "loading credentials: no token",
+                Some(Box::new(Layer("no token", None))),
+            ))),
+        );
+        let text = error_chain(&err);
+        assert_eq!(text, "dispatch failure: loading credentials: no token");
+        assert!(!text.contains("Layer("), "{text}");
+    }
+
+    #[test]
+    fn failure_reasons_are_one_line() {
+        let failure = Failure {
+            variable: "DB".into(),
+            reference: "ssm:/a".into(),
+            kind: FailureKind::Service,
+            reason: "no credentials found in chain. Attempted:\n  Environment: not set\n  Profile: not enabled\n".into(),
+        };
+        assert_eq!(
+            failure.to_string(),
+            "DB: ssm:/a: no credentials found in chain. Attempted: Environment: not set; Profile: not enabled (service-error)"
+        );
+        assert_eq!(one_line("one line"), "one line");
+    }
+}

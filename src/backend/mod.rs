@@ -14,7 +14,6 @@ use std::collections::HashMap;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroizing;
 
@@ -132,7 +131,7 @@ where
         SdkError::TimeoutError(_) => FetchError::new(FailureKind::Timeout, "request timed out"),
         SdkError::DispatchFailure(_) => FetchError::new(
             FailureKind::Service,
-            format!("could not reach AWS: {}", DisplayErrorContext(err)),
+            format!("could not reach AWS: {}", crate::error::error_chain(err)),
         ),
         // A response that does not parse could echo part of a body that holds a
         // value: say what happened, not what was in it.
@@ -140,6 +139,6 @@ where
             FailureKind::Service,
             "unreadable response from AWS (truncated or malformed body)",
         ),
-        _ => FetchError::new(FailureKind::Service, DisplayErrorContext(err).to_string()),
+        _ => FetchError::new(FailureKind::Service, crate::error::error_chain(err)),
     }
 }
