@@ -12,7 +12,7 @@ use crate::config::Flags;
     name = "envseal",
     version,
     about = "Put AWS secrets (SSM, Secrets Manager, S3+KMS) into an application's environment, in memory, then exec it.",
-    after_help = "Examples:\n  DB_PASSWORD=ssm:/prod/db/password envseal exec -- gunicorn app:app\n  envseal check --from ssm:/myapp/prod/\n\nExit codes: 111 a reference could not be resolved (nothing started), 126 command not executable, 127 command not found."
+    after_help = "Examples:\n  DB_PASSWORD=ssm:/prod/db/password envseal exec -- gunicorn app:app\n  envseal check --from ssm:/myapp/prod/\n\nExit codes: 111 envseal did not start the application (bad configuration, or a reference that could not be resolved), 126 command not executable, 127 command not found; otherwise the application's own."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -75,7 +75,7 @@ pub struct PushArgs {
     /// The document to upload; `-` or absent for stdin.
     #[arg(value_name = "FILE")]
     pub file: Option<OsString>,
-    /// error, warn (default), info, debug, trace [env: ENVSEAL_LOG]
+    /// error, warn (default), info, debug, trace; the AWS SDK's own log lines from debug on [env: ENVSEAL_LOG]
     #[arg(long = "log-level", value_name = "LEVEL")]
     pub log_level: Option<String>,
     /// Overall deadline, e.g. 30s [env: ENVSEAL_TIMEOUT]
@@ -85,10 +85,10 @@ pub struct PushArgs {
 
 #[derive(Args, Debug)]
 pub struct PullArgs {
-    /// s3://BUCKET/KEY
+    /// s3://BUCKET/KEY; with #NAME, one value of the document; ?encryption=kms|envelope|none forces the format
     #[arg(value_name = "S3_URL")]
     pub target: String,
-    /// error, warn (default), info, debug, trace [env: ENVSEAL_LOG]
+    /// error, warn (default), info, debug, trace; the AWS SDK's own log lines from debug on [env: ENVSEAL_LOG]
     #[arg(long = "log-level", value_name = "LEVEL")]
     pub log_level: Option<String>,
     /// Overall deadline, e.g. 30s [env: ENVSEAL_TIMEOUT]
@@ -114,7 +114,7 @@ pub struct CommonArgs {
     /// What a bundle does to an inherited plain variable of the same name: override, keep, error [env: ENVSEAL_COLLISION]
     #[arg(long, value_name = "POLICY")]
     pub collision: Option<String>,
-    /// error, warn (default), info, debug, trace [env: ENVSEAL_LOG]
+    /// error, warn (default), info, debug, trace; the AWS SDK's own log lines from debug on [env: ENVSEAL_LOG]
     #[arg(long = "log-level", value_name = "LEVEL")]
     pub log_level: Option<String>,
     /// text (default) or json, on stderr [env: ENVSEAL_LOG_FORMAT]
@@ -129,7 +129,7 @@ pub struct ExecArgs {
     /// Stay as the parent: forward signals, reap zombies [env: ENVSEAL_INIT]
     #[arg(long)]
     pub init: bool,
-    /// --init, with CMD in a process group of its own that receives every forwarded signal [env: ENVSEAL_INIT_PGROUP, with ENVSEAL_INIT]
+    /// --init (implied), with CMD in a process group of its own that receives every forwarded signal [env: ENVSEAL_INIT_PGROUP]
     #[arg(long = "init-pgroup")]
     pub init_pgroup: bool,
     /// The command and its arguments.

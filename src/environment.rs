@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(inherited.failures[0].variable, "C");
     }
 
-    /// Regression (issue 7): a reference that is not UTF-8, or whose
+    /// Regression (found in review): a reference that is not UTF-8, or whose
     /// variable name is not, used to pass through to the application as a
     /// plain string (fail open); an `ENVSEAL_*` name that is not UTF-8 used to
     /// reach the application.

@@ -12,8 +12,10 @@
 //!   collisions → the child's environment (pure)
 //! - `plan`        — deduplicated [`plan::Request`]s, split per backend
 //! - `resolve`     — runs the plan under one deadline on a current-thread runtime
-//! - `aws`         — SDK configuration, loaded once and only when needed; clients per region
-//! - `backend/`    — `ssm`, `secrets_manager`: AWS calls only, batching and fallbacks
+//! - `aws`         — SDK configuration, loaded once and only when needed; clients per region;
+//!   `aws/trust`: the TLS roots (`AWS_CA_BUNDLE`, `SSL_CERT_FILE`, else compiled in)
+//! - `backend/`    — `ssm`, `secrets_manager`, `s3`, `kms`: AWS calls only, batching and
+//!   fallbacks; `s3` also tells envelopes, KMS blobs and plaintext apart
 //! - `document/`   — dotenv, JSON and S3 envelope decoding (pure)
 //! - `output`      — what `check` and `export` print
 //! - `policy`      — the least-privilege IAM policy for the configured references

@@ -902,7 +902,7 @@ mod tests {
         assert!(reason("sm:a?encryption=kms").contains("encryption"));
     }
 
-    /// Regression (issue 7): a repeated option silently took the last value
+    /// Regression (found in review): a repeated option silently took the last value
     /// (`?version-stage=AWSCURRENT&version-stage=AWSPREVIOUS` read the
     /// previous version); an ambiguous reference is now refused.
     #[test]
