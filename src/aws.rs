@@ -14,10 +14,13 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
+use crate::backend::retry::{Policy, Retrier};
 use crate::error::{FailureKind, FetchError};
 
 pub struct Aws {
     base: SdkConfig,
+    /// envseal's own retries (resolution); `None`: the SDK's (push, pull, policy).
+    retrier: Option<Retrier>,
     ssm: RefCell<HashMap<Option<String>, aws_sdk_ssm::Client>>,
     secrets: RefCell<HashMap<Option<String>, aws_sdk_secretsmanager::Client>>,
     kms: RefCell<HashMap<Option<String>, aws_sdk_kms::Client>>,
@@ -89,18 +92,56 @@ fn with_default_attempts(base: SdkConfig, from_env: bool) -> SdkConfig {
     }
 }
 
+/// The attempts a configuration caps calls at: `AWS_MAX_ATTEMPTS`
+/// (`from_env`), or a profile's `max_attempts` other than the SDK default;
+/// `None` when nothing was configured (retry until the deadline).
+fn configured_max_attempts(base: &SdkConfig, from_env: bool) -> Option<u32> {
+    let attempts = base.retry_config()?.max_attempts();
+    (from_env || attempts != SDK_DEFAULT_MAX_ATTEMPTS).then_some(attempts)
+}
+
 impl Aws {
     /// Standard configuration chain: environment, profile, web identity,
     /// container and instance credentials; `AWS_ENDPOINT_URL[_<SERVICE>]`,
-    /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` (standard by default).
+    /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` (standard by default). Calls
+    /// are retried by the SDK ([`DEFAULT_MAX_ATTEMPTS`] unless configured).
     pub async fn load() -> Aws {
-        let base = aws_config::defaults(BehaviorVersion::latest())
+        let base = Aws::load_base().await;
+        let base = with_default_attempts(base, std::env::var_os("AWS_MAX_ATTEMPTS").is_some());
+        Aws::with(base, None)
+    }
+
+    /// The same configuration for a resolution: the SDK does not retry;
+    /// backends retry with [`Aws::retrier`] (until the deadline, each
+    /// attempt limited to `attempt_timeout`; `AWS_MAX_ATTEMPTS` or a
+    /// profile's `max_attempts` still caps attempts; `AWS_RETRY_MODE` has no
+    /// effect). Credential providers keep their own retries.
+    pub async fn load_for_resolution(attempt_timeout: std::time::Duration) -> Aws {
+        let base = Aws::load_base().await;
+        let max_attempts =
+            configured_max_attempts(&base, std::env::var_os("AWS_MAX_ATTEMPTS").is_some());
+        let base = base
+            .into_builder()
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .build();
+        let policy = Policy {
+            attempt_timeout,
+            max_attempts,
+        };
+        Aws::with(base, Some(Retrier::new(policy)))
+    }
+
+    async fn load_base() -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client())
             .load()
-            .await;
-        let base = with_default_attempts(base, std::env::var_os("AWS_MAX_ATTEMPTS").is_some());
+            .await
+    }
+
+    fn with(base: SdkConfig, retrier: Option<Retrier>) -> Aws {
         Aws {
             base,
+            retrier,
             ssm: RefCell::default(),
             secrets: RefCell::default(),
             kms: RefCell::default(),
@@ -111,6 +152,18 @@ impl Aws {
     /// The loaded configuration, for clients this module does not cache.
     pub fn base(&self) -> &SdkConfig {
         &self.base
+    }
+
+    /// envseal's retries, for [`crate::backend::retry::send`].
+    pub fn retrier(&self) -> Option<&Retrier> {
+        self.retrier.as_ref()
+    }
+
+    /// `region` as a batch or throttling key: `None` when it is the
+    /// configured region (an ARN in the configured region shares batches
+    /// with names).
+    pub fn region_key<'a>(&self, region: Option<&'a str>) -> Option<&'a str> {
+        region.filter(|r| self.base.region().map(|c| c.as_ref()) != Some(*r))
     }
 
     fn check_region(&self, region: Option<&str>) -> Result<(), FetchError> {
@@ -212,5 +265,23 @@ mod tests {
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .build();
         assert_eq!(attempts(&with_default_attempts(two, false)), 2);
+    }
+
+    #[test]
+    fn resolution_attempts_are_capped_only_when_configured() {
+        let with = |n| {
+            SdkConfig::builder()
+                .retry_config(RetryConfig::standard().with_max_attempts(n))
+                .build()
+        };
+        // Nothing configured (the SDK's default 3): until the deadline.
+        assert_eq!(configured_max_attempts(&with(3), false), None);
+        assert_eq!(configured_max_attempts(&with(3), true), Some(3));
+        assert_eq!(configured_max_attempts(&with(2), false), Some(2));
+        assert_eq!(configured_max_attempts(&with(10), true), Some(10));
+        assert_eq!(
+            configured_max_attempts(&SdkConfig::builder().build(), false),
+            None
+        );
     }
 }

@@ -108,9 +108,15 @@ pub struct CommonArgs {
     /// A bundle source (repeatable; commas separate several): ssm:/PATH/, sm:SECRET, s3://BUCKET/KEY.
     #[arg(long = "from", value_name = "SOURCE")]
     pub from: Vec<String>,
-    /// Overall deadline for resolution, e.g. 30s, 500ms, 2m [env: ENVSEAL_TIMEOUT] [default: 30s]
+    /// Overall deadline for resolution, e.g. 30s, 500ms, 2m; throttled and failed requests are retried until then [env: ENVSEAL_TIMEOUT] [default: 30s]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Time limit of one AWS request attempt; a stalled one is abandoned and retried on a new connection [env: ENVSEAL_ATTEMPT_TIMEOUT] [default: 5s]
+    #[arg(long = "attempt-timeout", value_name = "DURATION")]
+    pub attempt_timeout: Option<String>,
+    /// Wait a random time in [0, DURATION) before the first request, to spread a fleet's starts (the deadline starts after it) [env: ENVSEAL_SPLAY] [default: 0]
+    #[arg(long, value_name = "DURATION")]
+    pub splay: Option<String>,
     /// What a bundle does to an inherited plain variable of the same name: override, keep, error [env: ENVSEAL_COLLISION]
     #[arg(long, value_name = "POLICY")]
     pub collision: Option<String>,
@@ -165,6 +171,8 @@ impl CommonArgs {
         Flags {
             from: self.from.clone(),
             timeout: self.timeout.clone(),
+            attempt_timeout: self.attempt_timeout.clone(),
+            splay: self.splay.clone(),
             collision: self.collision.clone(),
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::reference;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::backend::retry::DEFAULT_ATTEMPT_TIMEOUT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -20,6 +21,10 @@ pub enum LogFormat {
 pub struct Config {
     pub sources: Vec<SourceSpec>,
     pub timeout: Duration,
+    /// Time limit of one AWS request attempt (`--attempt-timeout`).
+    pub attempt_timeout: Duration,
+    /// Random wait in `[0, splay)` before the first request (`--splay`).
+    pub splay: Duration,
     pub collision: Collision,
     pub log_level: tracing::Level,
     pub log_format: LogFormat,
@@ -34,6 +39,8 @@ pub struct Config {
 pub struct Flags {
     pub from: Vec<String>,
     pub timeout: Option<String>,
+    pub attempt_timeout: Option<String>,
+    pub splay: Option<String>,
     pub collision: Option<String>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
@@ -117,6 +124,30 @@ impl Config {
                 ))
             })?,
         };
+        let attempt_timeout = match flags
+            .attempt_timeout
+            .clone()
+            .or_else(|| env_var(env, "ENVSEAL_ATTEMPT_TIMEOUT"))
+        {
+            None => DEFAULT_ATTEMPT_TIMEOUT,
+            Some(t) => parse_duration(&t).ok_or_else(|| {
+                Error::Config(format!(
+                    "attempt timeout {t:?} is not a duration like 5s, 500ms or 1m"
+                ))
+            })?,
+        };
+        let splay = match flags
+            .splay
+            .clone()
+            .or_else(|| env_var(env, "ENVSEAL_SPLAY"))
+        {
+            None => Duration::ZERO,
+            Some(t) => parse_splay(&t).ok_or_else(|| {
+                Error::Config(format!(
+                    "splay {t:?} is not a duration like 10s, 500ms or 0"
+                ))
+            })?,
+        };
         let collision = match flags
             .collision
             .clone()
@@ -138,12 +169,25 @@ impl Config {
         Ok(Config {
             sources,
             timeout,
+            attempt_timeout,
+            splay,
             collision,
             log_level,
             log_format,
             init,
             init_pgroup,
         })
+    }
+}
+
+impl Config {
+    /// What `resolve::fetch` needs.
+    pub fn fetch_options(&self) -> crate::resolve::Options {
+        crate::resolve::Options {
+            deadline: self.timeout,
+            attempt_timeout: self.attempt_timeout,
+            splay: self.splay,
+        }
     }
 }
 
@@ -204,6 +248,21 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs))
 }
 
+/// `--splay`: a duration as [`parse_duration`] takes it, or zero (`0`,
+/// `0s`, `0ms`: no splay).
+pub fn parse_splay(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if !digits.is_empty()
+        && digits.chars().all(|c| c == '0' || c == '.')
+        && digits.contains('0')
+        && matches!(&s[digits.len()..], "" | "s" | "ms" | "m" | "h")
+    {
+        return Some(Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
 pub fn format_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
@@ -226,6 +285,75 @@ mod tests {
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("banana"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("1e3s"), None);
+        assert_eq!(parse_duration("2d"), None);
+    }
+
+    #[test]
+    fn splay_takes_zero_and_durations() {
+        assert_eq!(parse_splay("0"), Some(Duration::ZERO));
+        assert_eq!(parse_splay("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_splay("0.0ms"), Some(Duration::ZERO));
+        assert_eq!(parse_splay("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_splay("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_splay("banana"), None);
+        assert_eq!(parse_splay("0x"), None);
+        assert_eq!(parse_splay("."), None);
+        assert_eq!(parse_splay("-0"), None);
+        assert_eq!(parse_splay(""), None);
+    }
+
+    #[test]
+    fn attempt_timeout_and_splay_from_flags_or_variables() {
+        let env = vec![
+            (
+                OsString::from("ENVSEAL_ATTEMPT_TIMEOUT"),
+                OsString::from("2s"),
+            ),
+            (OsString::from("ENVSEAL_SPLAY"), OsString::from("10s")),
+        ];
+        let c = Config::new(&Flags::default(), &[]).unwrap();
+        assert_eq!(c.attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
+        assert_eq!(c.splay, Duration::ZERO);
+        let c = Config::new(&Flags::default(), &env).unwrap();
+        assert_eq!(c.attempt_timeout, Duration::from_secs(2));
+        assert_eq!(c.splay, Duration::from_secs(10));
+        let flags = Flags {
+            attempt_timeout: Some("750ms".into()),
+            splay: Some("0".into()),
+            ..Flags::default()
+        };
+        let c = Config::new(&flags, &env).unwrap();
+        assert_eq!(c.attempt_timeout, Duration::from_millis(750));
+        assert_eq!(c.splay, Duration::ZERO);
+        let o = c.fetch_options();
+        assert_eq!(o.attempt_timeout, Duration::from_millis(750));
+        assert_eq!(o.deadline, DEFAULT_TIMEOUT);
+        for (flags, what) in [
+            (
+                Flags {
+                    splay: Some("banana".into()),
+                    ..Flags::default()
+                },
+                "splay \"banana\"",
+            ),
+            (
+                Flags {
+                    attempt_timeout: Some("0s".into()),
+                    ..Flags::default()
+                },
+                "attempt timeout \"0s\"",
+            ),
+        ] {
+            match Config::new(&flags, &[]) {
+                Err(Error::Config(m)) => assert!(m.contains(what), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -289,7 +289,7 @@ pub fn resolve_all(
         requests = plan.len(),
         "planned"
     );
-    let answers = resolve::fetch(&plan, config.timeout);
+    let answers = resolve::fetch(&plan, &config.fetch_options());
     let outcome = environment::assemble(inherited, &config.sources, config.collision, &answers);
     Ok((config, outcome))
 }

@@ -1,7 +1,10 @@
-//! Runs a [`Plan`]: loads the AWS configuration (only now, and only if there
-//! is something to fetch), drives every backend concurrently on one
-//! current-thread runtime, and enforces the overall deadline. Whatever has
-//! not answered when the deadline passes is reported as timed out.
+//! Runs a [`Plan`]: waits the splay, loads the AWS configuration (only now,
+//! and only if there is something to fetch), drives every backend
+//! concurrently on one current-thread runtime, and enforces the overall
+//! deadline; backends retry until then ([`crate::backend::retry`]). Whatever
+//! has not answered when the deadline passes is reported as timed out, with
+//! what its attempts met ("throttled (ThrottlingException) on all 14
+//! attempts").
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,9 +16,27 @@ use crate::backend::{self, Answer, Sink};
 use crate::error::{FailureKind, FetchError};
 use crate::plan::{Plan, Request};
 
-pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
+/// How a plan is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The overall deadline (`--timeout`), counted after the splay.
+    pub deadline: Duration,
+    /// The time limit of one attempt (`--attempt-timeout`).
+    pub attempt_timeout: Duration,
+    /// A random wait in `[0, splay)` before the first request (`--splay`).
+    pub splay: Duration,
+}
+
+pub fn fetch(plan: &Plan, options: &Options) -> HashMap<Request, Answer> {
     if plan.is_empty() {
         return HashMap::new();
+    }
+    let deadline = options.deadline;
+    let splay =
+        crate::backend::retry::full_jitter(options.splay, crate::backend::retry::unit_random());
+    if !splay.is_zero() {
+        debug!(splay_ms = splay.as_millis() as u64, "splay");
+        std::thread::sleep(splay);
     }
     let started = Instant::now();
     let sink = Sink::default();
@@ -30,7 +51,7 @@ pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
         }
     };
     let timed_out = runtime.block_on(async {
-        tokio::time::timeout(deadline, run(plan, &sink))
+        tokio::time::timeout(deadline, run(plan, options.attempt_timeout, &sink))
             .await
             .is_err()
     });
@@ -44,20 +65,22 @@ pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
     } else {
         drop(runtime);
     }
-    let mut answers = sink.into_inner();
+    let (mut answers, progress) = sink.into_inner();
     for request in plan.requests() {
+        let why = progress.get(&request).and_then(|p| p.describe());
         answers.entry(request).or_insert_with(|| {
-            Err(FetchError::new(
-                FailureKind::Timeout,
-                if timed_out {
-                    format!(
-                        "no answer within the {} deadline",
-                        crate::config::format_duration(deadline)
-                    )
-                } else {
-                    "no answer".to_owned()
-                },
-            ))
+            let mut reason = if timed_out {
+                format!(
+                    "no answer within the {} deadline",
+                    crate::config::format_duration(deadline)
+                )
+            } else {
+                "no answer".to_owned()
+            };
+            if let Some(why) = why {
+                reason = format!("{reason}: {why}");
+            }
+            Err(FetchError::new(FailureKind::Timeout, reason))
         });
     }
     debug!(
@@ -69,8 +92,8 @@ pub fn fetch(plan: &Plan, deadline: Duration) -> HashMap<Request, Answer> {
     answers
 }
 
-async fn run(plan: &Plan, sink: &Sink) {
-    let aws = Aws::load().await;
+async fn run(plan: &Plan, attempt_timeout: Duration, sink: &Sink) {
+    let aws = Aws::load_for_resolution(attempt_timeout).await;
     tokio::join!(
         backend::ssm::fetch(&aws, &plan.ssm_params, &plan.ssm_paths, sink),
         backend::secrets_manager::fetch(&aws, &plan.secrets, sink),

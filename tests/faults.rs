@@ -607,3 +607,414 @@ fn a_delayed_proxy_is_transparent() {
     let stats = proxy.stats();
     assert_eq!(stats["faulted"], 0, "{stats}");
 }
+
+// ------------------------------------------------------------ fleet start
+// (issue 14, PRODUCT.md §10): retries until the deadline, the attempt time
+// limit, calls at the floor, and a small fleet against a shared rate.
+
+/// Seeds `/fleet/pNN` (n SecureStrings) and returns the references.
+fn seed_fleet_parameters(moto: &Moto, n: usize) -> Vec<(String, String)> {
+    let ops: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"service": "ssm", "method": "put_parameter",
+                "args": {"Name": format!("/fleet/p{i:02}"), "Value": format!("fleet-value-{i:02}"),
+                         "Type": "SecureString"}})
+        })
+        .collect();
+    moto.calls(Value::Array(ops));
+    (0..n)
+        .map(|i| (format!("P{i:02}"), format!("ssm:/fleet/p{i:02}")))
+        .collect()
+}
+
+/// The attempt count in "... on all N attempts" / "... the first attempt".
+fn attempts_in(line: &str) -> u32 {
+    if line.contains("on the first attempt") {
+        return 1;
+    }
+    line.split("on all ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no attempt count in {line}"))
+}
+
+/// The first attempt stalls (the proxy reads the request and never
+/// answers); with a 1 s attempt limit envseal abandons it and asks again on
+/// a new connection, and the app starts long before the 20 s deadline.
+/// Without an attempt limit the stalled request would take the deadline.
+#[test]
+fn a_stalled_attempt_is_abandoned_and_retried_on_a_new_connection() {
+    let moto = Moto::start();
+    let refs = seed_fleet_parameters(&moto, 5);
+    let proxy = Proxy::start(&moto.endpoint);
+    for (how, flag) in [("flag", true), ("variable", false)] {
+        proxy.reset_stats();
+        proxy.configure(json!({"faults": [
+            {"kind": "stall", "first": 1, "target": "AmazonSSM.GetParameters"}
+        ]}));
+        let mut cmd = proxy.envseal(&moto);
+        for (name, reference) in &refs {
+            cmd.env(name, reference);
+        }
+        let mut args = vec!["--timeout", "20s"];
+        if flag {
+            // The flag wins over the variable.
+            cmd.env("ENVSEAL_ATTEMPT_TIMEOUT", "30s");
+            args.extend(["--attempt-timeout", "1s"]);
+        } else {
+            cmd.env("ENVSEAL_ATTEMPT_TIMEOUT", "1s");
+        }
+        let out = exec_env(cmd, &args);
+        out.expect_code(0);
+        let env = out.env();
+        assert_eq!(env["P00"], "fleet-value-00", "{how}");
+        assert_eq!(env["P04"], "fleet-value-04", "{how}");
+        assert!(
+            !env.contains_key("ENVSEAL_ATTEMPT_TIMEOUT"),
+            "{how}: ENVSEAL_ATTEMPT_TIMEOUT reached the app"
+        );
+        let stats = proxy.stats();
+        assert_eq!(faulted(&stats, "stall"), 1, "{how}: {stats}");
+        assert_eq!(
+            requests_to(&stats, "AmazonSSM.GetParameters"),
+            2,
+            "{how}: {stats}"
+        );
+    }
+}
+
+/// A stall on every attempt: each one is abandoned at the attempt limit,
+/// and the deadline's message says so and how many attempts were made.
+#[test]
+fn stalls_on_every_attempt_are_named_at_the_deadline() {
+    let moto = Moto::start();
+    let refs = seed_fleet_parameters(&moto, 3);
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [{"kind": "stall", "target": "AmazonSSM.*"}]}));
+    let mut cmd = proxy.envseal(&moto);
+    for (name, reference) in &refs {
+        cmd.env(name, reference);
+    }
+    let out = exec_marker(cmd, &["--timeout", "4s", "--attempt-timeout", "500ms"]);
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(!out.stdout.contains(STARTED));
+    let line = failure_line(&out.stderr, "P00").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(
+        line.contains("no answer within the 4s deadline: "),
+        "{line}"
+    );
+    assert!(
+        line.contains("no answer within the 500ms attempt limit on all"),
+        "{line}"
+    );
+    assert!(line.ends_with("(timeout)"), "{line}");
+    // 4 s of 500 ms attempts with short backoffs in between.
+    assert!(attempts_in(line) >= 3, "{line}");
+    assert!(faulted(&proxy.stats(), "stall") >= 3);
+}
+
+/// Throttled for good: envseal keeps trying until the deadline (no
+/// AWS_MAX_ATTEMPTS), then says that the reference was throttled and how
+/// many times; what was not throttled is not listed. With AWS_MAX_ATTEMPTS
+/// it stops after that many attempts.
+#[test]
+fn throttling_is_retried_until_the_deadline_and_the_failure_says_so() {
+    let moto = Moto::start();
+    let refs = seed_fleet_parameters(&moto, 3);
+    moto.call(
+        "secretsmanager",
+        "create_secret",
+        json!({"Name": "fleet/sm", "SecretString": "sm-fleet-value"}),
+    );
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [{"kind": "throttle", "target": "AmazonSSM.*"}]}));
+    let with_refs = |mut cmd: Command| {
+        for (name, reference) in &refs {
+            cmd.env(name, reference);
+        }
+        cmd.env("SM", "sm:fleet/sm");
+        cmd
+    };
+    let out = exec_marker(with_refs(proxy.envseal(&moto)), &["--timeout", "5s"]);
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(!out.stdout.contains(STARTED));
+    for variable in ["P00", "P01", "P02"] {
+        let line = failure_line(&out.stderr, variable).unwrap_or_else(|| panic!("{}", out.stderr));
+        assert!(
+            line.contains("no answer within the 5s deadline: throttled (ThrottlingException) on "),
+            "{line}"
+        );
+        assert!(line.ends_with("(timeout)"), "{line}");
+        assert!(attempts_in(line) >= 2, "{line}");
+    }
+    assert!(failure_line(&out.stderr, "SM").is_none(), "{}", out.stderr);
+    assert!(!out.stderr.contains("fleet-value"), "{}", out.stderr);
+    assert!(!out.stderr.contains("sm-fleet-value"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("3 reference(s) could not be resolved"),
+        "{}",
+        out.stderr
+    );
+
+    // AWS_MAX_ATTEMPTS still caps attempts: one batch, two requests.
+    proxy.reset_stats();
+    let mut cmd = with_refs(proxy.envseal(&moto));
+    cmd.env("AWS_MAX_ATTEMPTS", "2");
+    let out = exec_marker(cmd, &["--timeout", "60s"]);
+    out.expect_code(EXIT_RESOLUTION);
+    let line = failure_line(&out.stderr, "P00").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(
+        line.contains("ThrottlingException: Rate exceeded (after 2 attempts)"),
+        "{line}"
+    );
+    assert!(line.ends_with("(service-error)"), "{line}");
+    let stats = proxy.stats();
+    assert_eq!(requests_to(&stats, "AmazonSSM.GetParameters"), 2, "{stats}");
+}
+
+/// Eight 503s in a row on the one batch: more than the SDK's (and envseal's
+/// former) attempt count, outlasted without AWS_MAX_ATTEMPTS.
+#[test]
+fn more_transient_errors_than_any_fixed_count_are_outlasted() {
+    let moto = Moto::start();
+    let refs = seed_fleet_parameters(&moto, 4);
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [
+        {"kind": "503", "first": 8, "target": "AmazonSSM.GetParameters"}
+    ]}));
+    let mut cmd = proxy.envseal(&moto);
+    for (name, reference) in &refs {
+        cmd.env(name, reference);
+    }
+    let out = exec_env(cmd, &["--timeout", "50s"]);
+    out.expect_code(0);
+    assert_eq!(out.env()["P03"], "fleet-value-03");
+    let stats = proxy.stats();
+    assert_eq!(faulted(&stats, "503"), 8, "{stats}");
+    assert_eq!(requests_to(&stats, "AmazonSSM.GetParameters"), 9, "{stats}");
+}
+
+/// Denials are answers: never retried (one batch call, one single-item call
+/// per name after it, nothing more), whatever the deadline.
+#[test]
+fn denials_are_not_retried() {
+    let moto = Moto::start();
+    let refs = seed_fleet_parameters(&moto, 3);
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [{"kind": "403html", "target": "AmazonSSM.*"}]}));
+    let mut cmd = proxy.envseal(&moto);
+    for (name, reference) in &refs {
+        cmd.env(name, reference);
+    }
+    cmd.env("GONE", "ssm:/fleet/missing");
+    let out = exec_marker(cmd, &["--timeout", "30s"]);
+    out.expect_code(EXIT_RESOLUTION);
+    let line = failure_line(&out.stderr, "P00").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(line.ends_with("(access-denied)"), "{line}");
+    let stats = proxy.stats();
+    assert_eq!(requests_to(&stats, "AmazonSSM.GetParameters"), 1, "{stats}");
+    assert_eq!(requests_to(&stats, "AmazonSSM.GetParameter"), 4, "{stats}");
+
+    // Not found: one call, no retry.
+    proxy.reset_stats();
+    proxy.configure(json!({}));
+    let mut cmd = proxy.envseal(&moto);
+    cmd.env("GONE", "ssm:/fleet/missing");
+    let out = exec_marker(cmd, &[]);
+    out.expect_code(EXIT_RESOLUTION);
+    let line = failure_line(&out.stderr, "GONE").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(line.ends_with("(not-found)"), "{line}");
+    assert_eq!(proxy.stats()["total"], 1);
+}
+
+/// Calls per start stay at the floor: ⌈SSM/10⌉ + ⌈SM/20⌉ + one per S3
+/// object + one per KMS blob, with references by ARN in the configured
+/// region in the same batches as those by name.
+#[test]
+fn arns_and_names_share_batches_and_calls_stay_at_the_floor() {
+    let moto = Moto::start();
+    let mut refs = seed_fleet_parameters(&moto, 25);
+    for i in 25..30 {
+        moto.call(
+            "ssm",
+            "put_parameter",
+            json!({"Name": format!("/fleet/p{i:02}"), "Value": format!("fleet-value-{i:02}"),
+                   "Type": "SecureString"}),
+        );
+        refs.push((
+            format!("P{i:02}"),
+            format!(
+                "arn:aws:ssm:us-east-1:{}:parameter/fleet/p{i:02}",
+                support::ACCOUNT_ID
+            ),
+        ));
+    }
+    let mut ops = Vec::new();
+    for i in 0..20 {
+        ops.push(
+            json!({"service": "secretsmanager", "method": "create_secret",
+            "args": {"Name": format!("fleet/s{i:02}"), "SecretString": format!("secret-{i:02}")}}),
+        );
+    }
+    let created = moto.calls(Value::Array(ops));
+    for (i, secret) in created.iter().enumerate() {
+        let reference = if i < 15 {
+            format!("sm:fleet/s{i:02}")
+        } else {
+            // By ARN (the ECS valueFrom form), in the configured region.
+            secret["ARN"].as_str().unwrap().to_owned()
+        };
+        refs.push((format!("S{i:02}"), reference));
+    }
+    let key_id = moto.call("kms", "create_key", json!({}))["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = bytes_of(
+        &moto.call(
+            "kms",
+            "encrypt",
+            json!({"KeyId": key_id, "Plaintext": bytes_arg(b"kms-fleet-value")}),
+        )["CiphertextBlob"],
+    );
+    moto.calls(json!([
+        {"service": "s3", "method": "create_bucket", "args": {"Bucket": "fleet-bucket"}},
+        {"service": "s3", "method": "put_object",
+         "args": {"Bucket": "fleet-bucket", "Key": "app.env", "Body": bytes_arg(b"S3_A=s3-a\n")}},
+    ]));
+    refs.push(("KMS_VALUE".into(), format!("kms:{}", support::b64(&blob))));
+    refs.push(("S3_A".into(), "s3://fleet-bucket/app.env#S3_A".into()));
+
+    let proxy = Proxy::start(&moto.endpoint);
+    let mut cmd = proxy.envseal(&moto);
+    for (name, reference) in &refs {
+        cmd.env(name, reference);
+    }
+    let out = exec_env(cmd, &[]);
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env["P00"], "fleet-value-00");
+    assert_eq!(env["P29"], "fleet-value-29");
+    assert_eq!(env["S00"], "secret-00");
+    assert_eq!(env["S19"], "secret-19");
+    assert_eq!(env["KMS_VALUE"], "kms-fleet-value");
+    assert_eq!(env["S3_A"], "s3-a");
+    let stats = proxy.stats();
+    // 30 SSM references: 3 batches, ARNs included (moto answers ARNs as
+    // invalid in GetParameters, which AWS does not: envseal then reads
+    // those 5 by GetParameter).
+    assert_eq!(requests_to(&stats, "AmazonSSM.GetParameters"), 3, "{stats}");
+    assert_eq!(requests_to(&stats, "AmazonSSM.GetParameter"), 5, "{stats}");
+    // 20 secrets, 5 of them by ARN: one batch.
+    assert_eq!(
+        requests_to(&stats, "secretsmanager.BatchGetSecretValue"),
+        1,
+        "{stats}"
+    );
+    assert_eq!(
+        requests_to(&stats, "secretsmanager.GetSecretValue"),
+        0,
+        "{stats}"
+    );
+    assert_eq!(
+        requests_to(&stats, "GET /fleet-bucket/app.env"),
+        1,
+        "{stats}"
+    );
+    assert_eq!(requests_to(&stats, "TrentService.Decrypt"), 1, "{stats}");
+    assert_eq!(stats["total"], 3 + 5 + 1 + 1 + 1, "{stats}");
+}
+
+/// `--splay`/`ENVSEAL_SPLAY` take a duration or 0; anything else is a
+/// configuration error (no panic, nothing started), and the variable does
+/// not reach the app.
+#[test]
+fn splay_is_validated_and_kept_from_the_app() {
+    let moto = Moto::start();
+    let refs = seed_fleet_parameters(&moto, 1);
+    let with_refs = |mut cmd: Command| {
+        for (name, reference) in &refs {
+            cmd.env(name, reference);
+        }
+        cmd
+    };
+    for (flag, variable) in [
+        (Some("banana"), None),
+        (None, Some("banana")),
+        (None, Some("-1s")),
+    ] {
+        let mut cmd = with_refs(moto.envseal());
+        let mut args = Vec::new();
+        if let Some(v) = variable {
+            cmd.env("ENVSEAL_SPLAY", v);
+        }
+        if let Some(f) = flag {
+            args.extend(["--splay", f]);
+        }
+        let out = exec_marker(cmd, &args);
+        out.expect_code(EXIT_RESOLUTION);
+        assert!(!out.stdout.contains(STARTED));
+        assert!(
+            out.stderr.contains("configuration error: splay"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    let mut cmd = with_refs(moto.envseal());
+    cmd.env("ENVSEAL_SPLAY", "0");
+    let out = exec_env(cmd, &["--splay", "50ms"]);
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env["P00"], "fleet-value-00");
+    assert!(!env.contains_key("ENVSEAL_SPLAY"), "{env:?}");
+    let out = run(moto
+        .envseal()
+        .args(["exec", "--attempt-timeout", "soon", "--", "true"]));
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(
+        out.stderr.contains("configuration error: attempt timeout"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A small fleet against a shared rate: 40 starts at once, 30 SSM references
+/// each, the proxy allowing 10 SSM requests per second (burst 10) to all of
+/// them together — 120 calls, a 12 s floor — and the default 30 s deadline.
+/// Every start succeeds. (Not timed: the figures are bench/fleet.py's.)
+#[test]
+fn a_small_fleet_against_a_shared_rate_starts_without_a_failure() {
+    let moto = Moto::start();
+    let refs = seed_fleet_parameters(&moto, 30);
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"rate_limits": [
+        {"target": "AmazonSSM.GetParameter*", "rate": 10, "burst": 10}
+    ]}));
+    let starts: Vec<_> = (0..40)
+        .map(|_| {
+            let mut cmd = proxy.envseal(&moto);
+            for (name, reference) in &refs {
+                cmd.env(name, reference);
+            }
+            cmd.args(["exec", "--", "sh", "-c", &format!("echo {STARTED}")]);
+            std::thread::spawn(move || support::run_timeout(&mut cmd, Duration::from_secs(120)))
+        })
+        .collect();
+    let outs: Vec<Run> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    let failed: Vec<&Run> = outs.iter().filter(|o| o.code != Some(0)).collect();
+    let stats = proxy.stats();
+    assert!(
+        failed.is_empty(),
+        "{} of 40 starts failed; the first:\n{}\n{stats}",
+        failed.len(),
+        failed[0].stderr
+    );
+    assert!(outs.iter().all(|o| o.stdout.contains(STARTED)));
+    // The rate limit really bit: this was a contended start.
+    assert!(faulted(&stats, "throttle") >= 40, "{stats}");
+    // Successful calls stayed at the floor: 3 per start.
+    let calls = requests_to(&stats, "AmazonSSM.GetParameters") - faulted(&stats, "throttle");
+    assert_eq!(calls, 120, "{stats}");
+}

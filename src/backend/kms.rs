@@ -8,7 +8,8 @@ use futures_util::future::join_all;
 use tracing::debug;
 use zeroize::Zeroizing;
 
-use super::{classify, Fetched, Sink};
+use super::retry::{self, Track};
+use super::{Fetched, Sink};
 use crate::aws::Aws;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Request;
@@ -16,8 +17,9 @@ use crate::reference::KmsBlob;
 
 pub async fn fetch(aws: &Aws, blobs: &[KmsBlob], sink: &Sink) {
     let jobs = blobs.iter().map(|blob| async move {
+        let track = Track::one(sink, Request::Kms(blob.clone()));
         let answer = match aws.kms(None) {
-            Ok(client) => decrypt(&client, &blob.0, &BTreeMap::new())
+            Ok(client) => decrypt(aws, &client, None, &blob.0, &BTreeMap::new(), &track)
                 .await
                 .map(Fetched::Bytes),
             Err(e) => Err(e),
@@ -27,31 +29,43 @@ pub async fn fetch(aws: &Aws, blobs: &[KmsBlob], sink: &Sink) {
     join_all(jobs).await;
 }
 
-/// KMS `Decrypt` of `blob` with exactly this encryption context (empty: none).
-/// The plaintext is zeroized on drop. Errors say what KMS said (codes and
-/// messages name keys, never plaintext).
+/// KMS `Decrypt` of `blob` with exactly this encryption context (empty: none),
+/// retried as [`retry`] says (`region`: the throttling key). The plaintext is
+/// zeroized on drop. Errors say what KMS said (codes and messages name keys,
+/// never plaintext).
 pub async fn decrypt(
+    aws: &Aws,
     client: &aws_sdk_kms::Client,
+    region: Option<&str>,
     blob: &[u8],
     context: &BTreeMap<String, String>,
+    track: &Track<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, FetchError> {
     debug!(
         blob_bytes = blob.len(),
         context_keys = context.len(),
         "kms Decrypt"
     );
-    let output = client
-        .decrypt()
-        .ciphertext_blob(aws_smithy_types::Blob::new(blob.to_vec()))
-        .set_encryption_context(if context.is_empty() {
-            None
-        } else {
-            Some(context.clone().into_iter().collect())
-        })
-        .send()
-        .await
-        .map_err(|e| {
-            let mut e = classify(&e);
+    let context = if context.is_empty() {
+        None
+    } else {
+        Some(
+            context
+                .clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+    };
+    let output = retry::send(aws.retrier(), "kms", region, track, || {
+        client
+            .decrypt()
+            .ciphertext_blob(aws_smithy_types::Blob::new(blob.to_vec()))
+            .set_encryption_context(context.clone())
+            .send()
+    })
+    .await
+    .map_err(|e| {
+            let mut e = e.classify();
             e.reason = if e.reason.starts_with("InvalidCiphertextException") {
                 format!(
                     "KMS Decrypt: {} (the ciphertext is damaged, or its encryption context or key is not the one it was made with)",

@@ -5,6 +5,7 @@
 //! [`Plan`]: crate::plan::Plan
 
 pub mod kms;
+pub mod retry;
 pub mod s3;
 pub mod secrets_manager;
 pub mod ssm;
@@ -33,18 +34,38 @@ pub enum Fetched {
 
 pub type Answer = Result<Fetched, FetchError>;
 
-/// Where backends put their answers as they arrive. When the deadline passes,
-/// whatever is not in here is reported as timed out.
+/// Where backends put their answers as they arrive, and what each request
+/// went through so far (attempts, the last transient error: see
+/// [`retry`]). When the deadline passes, whatever has no answer in here is
+/// reported as timed out, with its progress.
 #[derive(Default)]
-pub struct Sink(RefCell<HashMap<Request, Answer>>);
+pub struct Sink {
+    answers: RefCell<HashMap<Request, Answer>>,
+    progress: RefCell<HashMap<Request, retry::Progress>>,
+}
 
 impl Sink {
     pub fn put(&self, request: Request, answer: Answer) {
-        self.0.borrow_mut().insert(request, answer);
+        self.answers.borrow_mut().insert(request, answer);
     }
 
-    pub fn into_inner(self) -> HashMap<Request, Answer> {
-        self.0.into_inner()
+    pub fn attempt_started(&self, requests: &[Request]) {
+        let mut progress = self.progress.borrow_mut();
+        for r in requests {
+            progress.entry(r.clone()).or_default().started();
+        }
+    }
+
+    pub fn attempt_failed(&self, requests: &[Request], why: String) {
+        let mut progress = self.progress.borrow_mut();
+        for r in requests {
+            progress.entry(r.clone()).or_default().failed(why.clone());
+        }
+    }
+
+    /// The answers, and the progress of every request that made attempts.
+    pub fn into_inner(self) -> (HashMap<Request, Answer>, HashMap<Request, retry::Progress>) {
+        (self.answers.into_inner(), self.progress.into_inner())
     }
 }
 
@@ -92,6 +113,15 @@ pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> FetchError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    // A credential provider that failed: say which one and why, in one line
+    // (the SDK's own text can hold a credential process's stderr).
+    if let Some(cred) = crate::aws::credentials::find_credentials_error(err) {
+        let source = crate::aws::credentials::Source::from_process_env();
+        return FetchError::new(
+            FailureKind::Credentials,
+            crate::aws::credentials::failure_line(cred, &source),
+        );
+    }
     if is_denied(err) {
         let msg = err
             .as_service_error()

@@ -22,6 +22,7 @@ use futures_util::future::join_all;
 use tracing::{debug, warn};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::retry::{self, Retryable, Track, Transient};
 use super::{classify, kms, Fetched, Sink};
 use crate::aws::Aws;
 use crate::document::envelope::{self, ContentAlg, Envelope, EnvelopeError, INSTRUCTION_SUFFIX};
@@ -81,7 +82,12 @@ pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
     let jobs = by_object.into_iter().map(|((bucket, key), wanted)| {
         let client = &client;
         async move {
-            match get_object(client, bucket, key).await {
+            let track = Track::new(
+                sink,
+                wanted.iter().map(|o| Request::S3((*o).clone())).collect(),
+            );
+            let track = &track;
+            match get_object(aws, client, bucket, key, track).await {
                 Err(e) => {
                     for o in wanted {
                         sink.put(Request::S3(o.clone()), Err(e.clone()));
@@ -90,7 +96,7 @@ pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
                 Ok(raw) => {
                     let raw = &raw;
                     join_all(wanted.into_iter().map(|o| async move {
-                        let answer = decode(aws, client, o, raw).await.map(Fetched::Bytes);
+                        let answer = decode(aws, client, o, raw, track).await.map(Fetched::Bytes);
                         sink.put(Request::S3(o.clone()), answer);
                     }))
                     .await;
@@ -104,36 +110,87 @@ pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
 /// One object, fetched and decoded (for `envseal pull`).
 pub async fn fetch_one(aws: &Aws, object: &S3Object) -> Result<Zeroizing<Vec<u8>>, FetchError> {
     let client = aws.s3()?;
-    let raw = get_object(&client, &object.bucket, &object.key).await?;
-    decode(aws, &client, object, &raw).await
+    let track = Track::none();
+    let raw = get_object(aws, &client, &object.bucket, &object.key, &track).await?;
+    decode(aws, &client, object, &raw, &track).await
 }
 
+/// How one GetObject attempt ends when it does not end with the object.
+enum GetError {
+    Sdk(Box<aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>>),
+    /// The body stopped short (the connection dropped): worth another try.
+    Body,
+    /// Anything else (too big): final.
+    Final(FetchError),
+}
+
+impl Retryable for GetError {
+    fn transient(&self) -> Option<Transient> {
+        match self {
+            GetError::Sdk(e) => e.transient(),
+            GetError::Body => Some(Transient::Other(
+                "the connection dropped in the middle of the body".to_owned(),
+            )),
+            GetError::Final(_) => None,
+        }
+    }
+}
+
+impl GetError {
+    fn to_fetch_error(&self) -> FetchError {
+        match self {
+            GetError::Sdk(e) => {
+                let mut e = classify(e);
+                if e.kind == FailureKind::NotFound {
+                    e.reason = if e.reason.starts_with("NoSuchBucket") {
+                        "bucket not found".into()
+                    } else {
+                        "object not found".into()
+                    };
+                }
+                e
+            }
+            GetError::Body => FetchError::new(
+                FailureKind::Service,
+                "the object's body could not be read to the end",
+            ),
+            GetError::Final(e) => e.clone(),
+        }
+    }
+}
+
+/// GetObject and the whole body, retried (one attempt: the request and the
+/// body, within the attempt time limit).
 async fn get_object(
+    aws: &Aws,
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    track: &Track<'_>,
 ) -> Result<RawObject, FetchError> {
     debug!(bucket, key, "s3 GetObject");
+    retry::send(aws.retrier(), "s3", None, track, || {
+        get_object_once(client, bucket, key)
+    })
+    .await
+    .map_err(|failed| failed.into_fetch_error(GetError::to_fetch_error))
+}
+
+async fn get_object_once(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<RawObject, GetError> {
     let output = client
         .get_object()
         .bucket(bucket)
         .key(key)
         .send()
         .await
-        .map_err(|e| {
-            let mut e = classify(&e);
-            if e.kind == FailureKind::NotFound {
-                e.reason = if e.reason.starts_with("NoSuchBucket") {
-                    "bucket not found".into()
-                } else {
-                    "object not found".into()
-                };
-            }
-            e
-        })?;
+        .map_err(|e| GetError::Sdk(Box::new(e)))?;
     let content_length = output.content_length().and_then(|l| u64::try_from(l).ok());
     if let Some(len) = content_length {
-        check_size(len)?;
+        check_size(len).map_err(GetError::Final)?;
     }
     let metadata: Vec<(String, String)> = output
         .metadata()
@@ -144,19 +201,14 @@ async fn get_object(
     let mut stream = output.body;
     let mut body = BodyBuffer::new(content_length);
     loop {
-        let chunk = stream.try_next().await.map_err(|_| {
-            FetchError::new(
-                FailureKind::Service,
-                "the object's body could not be read to the end",
-            )
-        })?;
+        let chunk = stream.try_next().await.map_err(|_| GetError::Body)?;
         let Some(chunk) = chunk else { break };
         let pushed = body.push(&chunk);
         // Wipe the SDK's copy too, when nothing else holds it.
         if let Ok(mut own) = chunk.try_into_mut() {
             own[..].zeroize();
         }
-        pushed?;
+        pushed.map_err(GetError::Final)?;
     }
     Ok(RawObject {
         body: body.into_inner(),
@@ -219,14 +271,15 @@ async fn decode(
     client: &aws_sdk_s3::Client,
     object: &S3Object,
     raw: &RawObject,
+    track: &Track<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, FetchError> {
     match decide(object.encryption, &raw.metadata, &raw.body)? {
         Decoding::Plain => Ok(raw.body.clone()),
         Decoding::Kms(blob) => {
             let client = aws.kms(None)?;
-            kms::decrypt(&client, &blob, &BTreeMap::new()).await
+            kms::decrypt(aws, &client, None, &blob, &BTreeMap::new(), track).await
         }
-        Decoding::Envelope(env) => open_envelope(aws, object, &env, &raw.body).await,
+        Decoding::Envelope(env) => open_envelope(aws, object, &env, &raw.body, track).await,
         Decoding::PlainUnlessInstructionFile => {
             let instruction_key = format!("{}{INSTRUCTION_SUFFIX}", object.key);
             debug!(
@@ -234,7 +287,9 @@ async fn decode(
                 key = %object.key,
                 "binary body and no envelope in the metadata: looking for KEY.instruction"
             );
-            let instruction = match get_object(client, &object.bucket, &instruction_key).await {
+            let instruction = match get_object(aws, client, &object.bucket, &instruction_key, track)
+                .await
+            {
                 Ok(i) => i,
                 // No instruction file: the body is what it is, and reading
                 // it as a value or document says what is wrong with it.
@@ -247,7 +302,7 @@ async fn decode(
                 }
             };
             match envelope::parse_instruction_with_metadata(&instruction.body, &raw.metadata) {
-                Ok(env) => open_envelope(aws, object, &env, &raw.body).await,
+                Ok(env) => open_envelope(aws, object, &env, &raw.body, track).await,
                 // Some other object that happens to be called KEY.instruction.
                 Err(EnvelopeError::NoEnvelope) => Ok(raw.body.clone()),
                 Err(e) => Err(prefixed("KEY.instruction", envelope_error(e))),
@@ -255,7 +310,9 @@ async fn decode(
         }
         Decoding::InstructionFile => {
             let instruction_key = format!("{}{INSTRUCTION_SUFFIX}", object.key);
-            let instruction = match get_object(client, &object.bucket, &instruction_key).await {
+            let instruction = match get_object(aws, client, &object.bucket, &instruction_key, track)
+                .await
+            {
                 Ok(i) => i,
                 // The object exists, so this is not "not found" (which
                 // `?optional` would forgive).
@@ -273,7 +330,7 @@ async fn decode(
             };
             let env = envelope::parse_instruction_with_metadata(&instruction.body, &raw.metadata)
                 .map_err(envelope_error)?;
-            open_envelope(aws, object, &env, &raw.body).await
+            open_envelope(aws, object, &env, &raw.body, track).await
         }
     }
 }
@@ -344,12 +401,20 @@ async fn open_envelope(
     object: &S3Object,
     env: &Envelope,
     body: &[u8],
+    track: &Track<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, FetchError> {
     let region = env.kms_key_id().as_deref().and_then(kms_arn_region);
     let client = aws.kms(region.as_deref())?;
-    let data_key = kms::decrypt(&client, env.wrapped_key(), &env.kms_encryption_context())
-        .await
-        .map_err(|e| prefixed("unwrapping the data key", e))?;
+    let data_key = kms::decrypt(
+        aws,
+        &client,
+        aws.region_key(region.as_deref()),
+        env.wrapped_key(),
+        &env.kms_encryption_context(),
+        track,
+    )
+    .await
+    .map_err(|e| prefixed("unwrapping the data key", e))?;
     let plaintext = env.decrypt(&data_key, body).map_err(envelope_error)?;
     if env.content_alg() == ContentAlg::AesCbc {
         warn!(

@@ -1,7 +1,9 @@
 //! Secrets Manager: BatchGetSecretValue with up to 20 ids per call (all calls
 //! at once, grouped by region), falling back to concurrent GetSecretValue
 //! where the batch call is denied, for ids the batch did not answer, and for
-//! version selectors the batch call cannot express.
+//! version selectors the batch call cannot express. Secrets named by ARN in
+//! the configured region share batches with those named by name. Every call
+//! is retried as [`super::retry`] says.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +11,8 @@ use futures_util::future::join_all;
 use tracing::{debug, info};
 use zeroize::Zeroizing;
 
-use super::{batch_unavailable, classify, Fetched, Sink};
+use super::retry::{self, Track};
+use super::{Fetched, Sink};
 use crate::aws::Aws;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::{batches, Request};
@@ -25,7 +28,7 @@ pub async fn fetch(aws: &Aws, secrets: &[SecretVersion], sink: &Sink) {
     for s in secrets {
         if s.version_stage.is_none() && s.version_id.is_none() {
             batchable
-                .entry(s.region.clone())
+                .entry(aws.region_key(s.region.as_deref()).map(str::to_owned))
                 .or_default()
                 .push(s.clone());
         } else {
@@ -40,7 +43,10 @@ pub async fn fetch(aws: &Aws, secrets: &[SecretVersion], sink: &Sink) {
     }
     let singles = single.iter().map(|s| async move {
         let answer = match aws.secrets(s.region.as_deref()) {
-            Ok(client) => fetch_one(&client, s).await,
+            Ok(client) => {
+                let region = aws.region_key(s.region.as_deref());
+                fetch_one(aws, &client, region, s, sink).await
+            }
             Err(e) => Err(e),
         };
         sink.put(Request::Secret(s.clone()), answer);
@@ -77,16 +83,20 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SecretVersion>,
         ?region,
         "secretsmanager BatchGetSecretValue"
     );
+    let track = Track::new(sink, batch.iter().cloned().map(Request::Secret).collect());
     loop {
-        let result = client
-            .batch_get_secret_value()
-            .set_secret_id_list(Some(ids.clone()))
-            .set_next_token(token.take())
-            .send()
-            .await;
+        let page_token = token.take();
+        let result = retry::send(aws.retrier(), "secretsmanager", region, &track, || {
+            client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(ids.clone()))
+                .set_next_token(page_token.clone())
+                .send()
+        })
+        .await;
         let output = match result {
             Ok(o) => o,
-            Err(e) if batch_unavailable(&e) => {
+            Err(e) if e.batch_unavailable() => {
                 info!(
                     count = batch.len(),
                     "secretsmanager:BatchGetSecretValue denied or unavailable; falling back to GetSecretValue"
@@ -94,7 +104,7 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SecretVersion>,
                 break;
             }
             Err(e) => {
-                let e = classify(&e);
+                let e = e.classify();
                 for (i, s) in batch.iter().enumerate() {
                     if !answered[i] {
                         answered[i] = true;
@@ -163,7 +173,7 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SecretVersion>,
         .map(|(_, s)| {
             let client = &client;
             async move {
-                let answer = fetch_one(client, s).await;
+                let answer = fetch_one(aws, client, region, s, sink).await;
                 sink.put(Request::Secret(s.clone()), answer);
             }
         });
@@ -171,27 +181,33 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SecretVersion>,
 }
 
 async fn fetch_one(
+    aws: &Aws,
     client: &aws_sdk_secretsmanager::Client,
+    region: Option<&str>,
     s: &SecretVersion,
+    sink: &Sink,
 ) -> Result<Fetched, FetchError> {
-    let output = client
-        .get_secret_value()
-        .secret_id(&s.secret_id)
-        .set_version_stage(s.version_stage.clone())
-        .set_version_id(s.version_id.clone())
-        .send()
-        .await
-        .map_err(|e| {
-            let mut e = classify(&e);
-            if e.kind == FailureKind::NotFound {
-                e.reason = if s.version_stage.is_some() || s.version_id.is_some() {
-                    "secret or version not found".into()
-                } else {
-                    "secret not found".into()
-                };
-            }
-            e
-        })?;
+    let track = Track::one(sink, Request::Secret(s.clone()));
+    let output = retry::send(aws.retrier(), "secretsmanager", region, &track, || {
+        client
+            .get_secret_value()
+            .secret_id(&s.secret_id)
+            .set_version_stage(s.version_stage.clone())
+            .set_version_id(s.version_id.clone())
+            .send()
+    })
+    .await
+    .map_err(|e| {
+        let mut e = e.classify();
+        if e.kind == FailureKind::NotFound {
+            e.reason = if s.version_stage.is_some() || s.version_id.is_some() {
+                "secret or version not found".into()
+            } else {
+                "secret not found".into()
+            };
+        }
+        e
+    })?;
     payload(
         output.secret_string(),
         output.secret_binary().map(|b| b.as_ref()),

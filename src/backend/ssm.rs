@@ -1,13 +1,16 @@
-//! SSM Parameter Store: GetParameters in batches of 10 (all batches at once),
-//! falling back to concurrent GetParameter where the batch call is denied;
-//! GetParametersByPath for path bundles, every page. Always WithDecryption.
+//! SSM Parameter Store: GetParameters in batches of 10 (all batches at once;
+//! names and ARNs in the configured region share batches), falling back to
+//! concurrent GetParameter where the batch call is denied; GetParametersByPath
+//! for path bundles, every page. Always WithDecryption. Every call is retried
+//! as [`super::retry`] says.
 
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
 use tracing::{debug, info};
 
-use super::{batch_unavailable, classify, Fetched, Sink};
+use super::retry::{self, Track};
+use super::{Fetched, Sink};
 use crate::aws::Aws;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::{batches, Request};
@@ -23,10 +26,13 @@ pub async fn fetch(
     paths: &[(String, Option<String>)],
     sink: &Sink,
 ) {
+    // By region, the configured one under `None` whether named or not: an
+    // ARN in the configured region shares batches with plain names (AWS
+    // takes ARNs in GetParameters).
     let mut by_region: BTreeMap<Option<String>, Vec<SsmParam>> = BTreeMap::new();
     for p in params {
         by_region
-            .entry(p.region.clone())
+            .entry(aws.region_key(p.region.as_deref()).map(str::to_owned))
             .or_default()
             .push(p.clone());
     }
@@ -60,24 +66,32 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
     };
     let names: Vec<String> = batch.iter().map(SsmParam::request_name).collect();
     debug!(count = names.len(), ?region, "ssm GetParameters");
-    let result = client
-        .get_parameters()
-        .set_names(Some(names))
-        .with_decryption(true)
-        .send()
-        .await;
+    let track = Track::new(sink, batch.iter().cloned().map(Request::SsmParam).collect());
+    let result = retry::send(aws.retrier(), "ssm", region, &track, || {
+        client
+            .get_parameters()
+            .set_names(Some(names.clone()))
+            .with_decryption(true)
+            .send()
+    })
+    .await;
     let output = match result {
         Ok(o) => o,
-        Err(e) if batch_unavailable(&e) => {
+        Err(e) if e.batch_unavailable() => {
             info!(
                 count = batch.len(),
                 "ssm:GetParameters denied or unavailable; falling back to one GetParameter per name"
             );
-            join_all(batch.iter().map(|p| fetch_one(&client, p, sink))).await;
+            join_all(
+                batch
+                    .iter()
+                    .map(|p| fetch_one(aws, &client, region, p, sink)),
+            )
+            .await;
             return;
         }
         Err(e) => {
-            let e = classify(&e);
+            let e = e.classify();
             for p in &batch {
                 put(sink, p, Err(e.clone()));
             }
@@ -140,7 +154,12 @@ async fn fetch_batch(aws: &Aws, region: Option<&str>, batch: Vec<SsmParam>, sink
             );
         }
     }
-    join_all(by_arn.into_iter().map(|p| fetch_one(&client, p, sink))).await;
+    join_all(
+        by_arn
+            .into_iter()
+            .map(|p| fetch_one(aws, &client, region, p, sink)),
+    )
+    .await;
 }
 
 /// `arn:aws:ssm:r:a:parameter/x/y` → `/x/y`, for servers that echo ARNs.
@@ -150,13 +169,23 @@ fn arn_name(name: &str) -> Option<&str> {
         .map(|(_, n)| n)
 }
 
-async fn fetch_one(client: &aws_sdk_ssm::Client, p: &SsmParam, sink: &Sink) {
-    let result = client
-        .get_parameter()
-        .name(p.request_name())
-        .with_decryption(true)
-        .send()
-        .await;
+async fn fetch_one(
+    aws: &Aws,
+    client: &aws_sdk_ssm::Client,
+    region: Option<&str>,
+    p: &SsmParam,
+    sink: &Sink,
+) {
+    let track = Track::one(sink, Request::SsmParam(p.clone()));
+    let name = p.request_name();
+    let result = retry::send(aws.retrier(), "ssm", region, &track, || {
+        client
+            .get_parameter()
+            .name(name.clone())
+            .with_decryption(true)
+            .send()
+    })
+    .await;
     let answer = match result {
         Ok(o) => match o.parameter().and_then(|p| p.value()) {
             Some(v) => Ok(Fetched::Text(Secret::new(v.to_owned()))),
@@ -165,7 +194,7 @@ async fn fetch_one(client: &aws_sdk_ssm::Client, p: &SsmParam, sink: &Sink) {
                 "GetParameter answered without a value",
             )),
         },
-        Err(e) => Err(classify(&e)),
+        Err(e) => Err(e.classify()),
     };
     put(sink, p, answer);
 }
@@ -175,7 +204,8 @@ async fn fetch_path(aws: &Aws, path: &str, region: Option<&str>, sink: &Sink) {
         path: path.to_owned(),
         region: region.map(str::to_owned),
     };
-    let answer = fetch_path_pages(aws, path, region).await;
+    let track = Track::one(sink, request.clone());
+    let answer = fetch_path_pages(aws, path, region, &track).await;
     sink.put(request, answer.map(Fetched::Entries));
 }
 
@@ -197,10 +227,17 @@ async fn fetch_path_pages(
     aws: &Aws,
     path: &str,
     region: Option<&str>,
+    track: &Track<'_>,
 ) -> Result<Vec<(String, Secret)>, FetchError> {
     let client = aws.ssm(region)?;
-    let by_path = by_path(&client, path);
-    let first_listing = describe_page(&client, path, None);
+    let calls = Calls {
+        aws,
+        client: &client,
+        region: aws.region_key(region),
+        track,
+    };
+    let by_path = by_path(&calls, path);
+    let first_listing = describe_page(&calls, path, None);
     tokio::pin!(by_path, first_listing);
     let listing = tokio::select! {
         biased;
@@ -212,7 +249,7 @@ async fn fetch_path_pages(
             Err(e) => {
                 return match first_listing.await {
                     Ok(first) if !first.names.is_empty() => {
-                        list_then_get(&client, path, first).await.map_err(|_| e)
+                        list_then_get(&calls, path, first).await.map_err(|_| e)
                     }
                     _ => Err(e),
                 };
@@ -221,7 +258,7 @@ async fn fetch_path_pages(
         listing = &mut first_listing => listing,
     };
     let why = match listing {
-        Ok(first) if first.names.len() > BATCH => match list_then_get(&client, path, first).await {
+        Ok(first) if first.names.len() > BATCH => match list_then_get(&calls, path, first).await {
             Ok(entries) => return Ok(entries),
             Err(why) => why,
         },
@@ -230,6 +267,15 @@ async fn fetch_path_pages(
     };
     debug!(path, why, "ssm path: GetParametersByPath");
     by_path.await
+}
+
+/// What the calls of one path bundle share.
+struct Calls<'a> {
+    aws: &'a Aws,
+    client: &'a aws_sdk_ssm::Client,
+    /// The throttling key ([`Aws::region_key`]).
+    region: Option<&'a str>,
+    track: &'a Track<'a>,
 }
 
 /// One page of names under `path`.
@@ -245,7 +291,7 @@ const DESCRIBE_PAGE: i32 = 50;
 /// Errors say which call failed; the caller falls back to
 /// GetParametersByPath whatever they were.
 async fn describe_page(
-    client: &aws_sdk_ssm::Client,
+    calls: &Calls<'_>,
     path: &str,
     token: Option<String>,
 ) -> Result<Listing, &'static str> {
@@ -261,20 +307,27 @@ async fn describe_page(
         .values(hierarchy)
         .build()
         .map_err(|_| "DescribeParameters filter")?;
-    let output = client
+    let call = calls
+        .client
         .describe_parameters()
         .parameter_filters(filter)
         .max_results(DESCRIBE_PAGE)
         .set_next_token(token)
-        // An optimisation only: refused or throttled, it is not retried.
+        // An optimisation only: refused, throttled or stalled, it is not
+        // retried (GetParametersByPath does the job).
         .customize()
         .config_override(
             aws_sdk_ssm::config::Builder::default()
                 .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
         )
-        .send()
-        .await
-        .map_err(|_| "DescribeParameters failed")?;
+        .send();
+    let output = match calls.aws.retrier() {
+        Some(r) => tokio::time::timeout(r.policy.attempt_timeout, call)
+            .await
+            .map_err(|_| "DescribeParameters stalled")?,
+        None => call.await,
+    }
+    .map_err(|_| "DescribeParameters failed")?;
     Ok(Listing {
         names: output
             .parameters()
@@ -294,7 +347,7 @@ async fn describe_page(
 /// GetParameters batches are sent as soon as the page arrives, while the
 /// next page is being listed.
 async fn list_then_get(
-    client: &aws_sdk_ssm::Client,
+    calls: &Calls<'_>,
     path: &str,
     first: Listing,
 ) -> Result<Vec<(String, Secret)>, &'static str> {
@@ -312,7 +365,7 @@ async fn list_then_get(
             let Some(token) = page.next_token.take() else {
                 break;
             };
-            page = describe_page(client, path, Some(token)).await?;
+            page = describe_page(calls, path, Some(token)).await?;
             pages += 1;
         }
         Ok::<u32, &'static str>(pages)
@@ -324,7 +377,7 @@ async fn list_then_get(
         loop {
             tokio::select! {
                 names = rx.recv(), if listing => match names {
-                    Some(names) => in_flight.push(get_batch(client, names)),
+                    Some(names) => in_flight.push(get_batch(calls, names)),
                     None => listing = false,
                 },
                 Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
@@ -352,16 +405,25 @@ async fn list_then_get(
 /// (one deleted since it was listed is left out, as a listing made a moment
 /// later would have left it out).
 async fn get_batch(
-    client: &aws_sdk_ssm::Client,
+    calls: &Calls<'_>,
     names: Vec<String>,
 ) -> Result<Vec<(String, Secret)>, &'static str> {
-    let output = client
-        .get_parameters()
-        .set_names(Some(names))
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|_| "GetParameters of the listed names failed")?;
+    let output = retry::send(
+        calls.aws.retrier(),
+        "ssm",
+        calls.region,
+        calls.track,
+        || {
+            calls
+                .client
+                .get_parameters()
+                .set_names(Some(names.clone()))
+                .with_decryption(true)
+                .send()
+        },
+    )
+    .await
+    .map_err(|_| "GetParameters of the listed names failed")?;
     Ok(output
         .parameters()
         .iter()
@@ -372,24 +434,31 @@ async fn get_batch(
         .collect())
 }
 
-async fn by_path(
-    client: &aws_sdk_ssm::Client,
-    path: &str,
-) -> Result<Vec<(String, Secret)>, FetchError> {
+async fn by_path(calls: &Calls<'_>, path: &str) -> Result<Vec<(String, Secret)>, FetchError> {
     let mut entries = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0u32;
     loop {
-        let output = client
-            .get_parameters_by_path()
-            .path(path)
-            .recursive(true)
-            .with_decryption(true)
-            .max_results(10)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let page_token = token.take();
+        let output = retry::send(
+            calls.aws.retrier(),
+            "ssm",
+            calls.region,
+            calls.track,
+            || {
+                calls
+                    .client
+                    .get_parameters_by_path()
+                    .path(path)
+                    .recursive(true)
+                    .with_decryption(true)
+                    .max_results(10)
+                    .set_next_token(page_token.clone())
+                    .send()
+            },
+        )
+        .await
+        .map_err(|e| e.classify())?;
         pages += 1;
         for parameter in output.parameters() {
             let (Some(name), Some(value)) = (parameter.name(), parameter.value()) else {
