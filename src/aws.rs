@@ -27,6 +27,7 @@ pub struct Aws {
     s3: RefCell<Option<aws_sdk_s3::Client>>,
 }
 
+pub mod credentials;
 pub mod trust;
 
 /// The HTTPS client: rustls with the ring provider, trusting `AWS_CA_BUNDLE`,

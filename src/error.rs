@@ -34,6 +34,8 @@ pub enum FailureKind {
     /// with a client-held master key instead of KMS, or with a content
     /// algorithm or tag length it does not know; an AWS Encryption SDK message.
     Unsupported,
+    /// No credentials: the credential source in use (named in the reason) failed.
+    Credentials,
     /// Anything else the service or network said (throttling after retries, 5xx…).
     Service,
 }
@@ -49,6 +51,7 @@ impl FailureKind {
             FailureKind::Collision => "collision",
             FailureKind::Timeout => "timeout",
             FailureKind::Unsupported => "unsupported",
+            FailureKind::Credentials => "no-credentials",
             FailureKind::Service => "service-error",
         }
     }

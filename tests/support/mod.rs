@@ -800,3 +800,174 @@ pub fn write_mode_calls(trace: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+// ------------------------------------------------- credentials and IAM
+
+impl Moto {
+    /// IAM enforcement on, except for the next `free` requests (moto's
+    /// `reset-auth N`). moto 5.2.1 answers an *unsigned* request under
+    /// enforcement with HTTP 500 (it looks for an `Authorization` header),
+    /// and STS AssumeRoleWithWebIdentity is unsigned by design: with `free`
+    /// = 1 that one call goes through and every later one is checked.
+    pub fn enforce_iam_after(&self, free: u32) {
+        self.reset_auth(&free.to_string());
+        self.iam_enforced.store(true, Ordering::SeqCst);
+    }
+
+    /// Create an IAM role whose trust policy lets `principal` (an ARN, or
+    /// `"*"`) assume it, with one inline policy; returns the role ARN.
+    /// Works with IAM enforcement on or off (lifted for the IAM calls).
+    pub fn create_role_with_policy(&self, role: &str, principal: &str, policy: Value) -> String {
+        let was_enforced = self.iam_enforced.load(Ordering::SeqCst);
+        if was_enforced {
+            self.relax_iam();
+        }
+        let trust = json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"AWS": principal, "Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.example"},
+                "Action": ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity"],
+            }],
+        });
+        let r = self.calls(json!([
+            {"service": "iam", "method": "create_role",
+             "args": {"RoleName": role, "AssumeRolePolicyDocument": trust.to_string()}},
+            {"service": "iam", "method": "put_role_policy",
+             "args": {"RoleName": role, "PolicyName": format!("{role}-policy"),
+                      "PolicyDocument": policy.to_string()}},
+        ]));
+        let arn = r[0]["Role"]["Arn"].as_str().expect("role ARN").to_owned();
+        if was_enforced {
+            self.enforce_iam();
+        }
+        arn
+    }
+
+    /// Temporary credentials of `role_arn` from moto's STS AssumeRole:
+    /// `{"AccessKeyId", "SecretAccessKey", "SessionToken", ...}`. Works
+    /// with IAM enforcement on or off (lifted for the call).
+    pub fn assume_role(&self, role_arn: &str, session: &str) -> Value {
+        let was_enforced = self.iam_enforced.load(Ordering::SeqCst);
+        if was_enforced {
+            self.relax_iam();
+        }
+        let r = self.call(
+            "sts",
+            "assume_role",
+            json!({"RoleArn": role_arn, "RoleSessionName": session}),
+        );
+        if was_enforced {
+            self.enforce_iam();
+        }
+        r["Credentials"].clone()
+    }
+}
+
+/// Path of the local credentials endpoint script (ECS / EKS Pod Identity
+/// container endpoint, IAM Identity Center portal).
+pub const CREDSERVER_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/credserver.py");
+
+/// `tests/support/credserver.py` on a free loopback port, killed (and
+/// reaped) on drop. Configure it with [`CredServer::configure`] (secrets go
+/// over HTTP, never on a command line); read what it was asked with
+/// [`CredServer::requests`].
+pub struct CredServer {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    pub port: u16,
+    child: Child,
+    log: Arc<Mutex<VecDeque<u8>>>,
+}
+
+impl CredServer {
+    pub fn start() -> CredServer {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(CREDSERVER_PY)
+            .args(["--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn python3 {CREDSERVER_PY}: {e}"));
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        drain(child.stderr.take().unwrap(), Arc::clone(&log));
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = tx.send(line);
+            let mut sink = Vec::new();
+            let _ = stdout.read_to_end(&mut sink);
+        });
+        let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_default();
+        let port: u16 = match line.trim().parse() {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                thread::sleep(Duration::from_millis(50));
+                let tail = String::from_utf8_lossy(
+                    &log.lock().unwrap().iter().copied().collect::<Vec<u8>>(),
+                )
+                .into_owned();
+                panic!("credserver.py did not print its port (got {line:?}):\n{tail}");
+            }
+        };
+        CredServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+            log,
+        }
+    }
+
+    /// Replaces the configuration (see the script's docstring) and clears
+    /// the request log.
+    pub fn configure(&self, config: Value) {
+        let (status, body) = http_request(
+            self.port,
+            "POST",
+            "/__cred/config",
+            Some("application/json"),
+            config.to_string().as_bytes(),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("POST /__cred/config: {e}"));
+        assert_eq!(status, 200, "POST /__cred/config: {body}");
+    }
+
+    /// What it was asked: `[{"method", "path", "shape", "auth", "status"}]`.
+    pub fn requests(&self) -> Vec<Value> {
+        let (status, body) = http_request(
+            self.port,
+            "GET",
+            "/__cred/requests",
+            None,
+            b"",
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("GET /__cred/requests: {e}"));
+        assert_eq!(status, 200, "GET /__cred/requests: {body}");
+        match serde_json::from_str(&body) {
+            Ok(Value::Array(requests)) => requests,
+            _ => panic!("GET /__cred/requests: not a JSON array: {body}"),
+        }
+    }
+
+    /// What the script wrote on stderr (tracebacks).
+    pub fn log_tail(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let bytes: Vec<u8> = log.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Drop for CredServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
