@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 use tracing::warn;
 
 use crate::config::{Config, Flags};
-use crate::environment::{requests, split_inherited};
+use crate::environment::{requests, split_inherited, SourceSpec, VarRef};
 use crate::error::Error;
 use crate::plan::{Plan, Request};
+use crate::reference::{Bundle, Target};
 
 /// Sids of statements envseal works without (it falls back or they apply only
 /// to customer-managed keys); every other statement is required.
@@ -84,9 +85,56 @@ fn secret_arn(scope: &Scope, region: Option<&str>, id: &str) -> String {
     )
 }
 
-/// The policy document for these requests. `kms_keys` are key ARNs known to
-/// protect S3 objects (from `--resolve`); otherwise `kms:Decrypt` is on `*`.
-pub fn document(requests: &[Request], scope: &Scope, kms_keys: &BTreeSet<String>) -> Value {
+/// S3 objects (bucket, key) that a `?optional` reference or source names.
+pub type OptionalObjects = BTreeSet<(String, String)>;
+
+/// `s3:ListBucket` on each bucket of `optional`, narrowed by `s3:prefix` to
+/// exactly the optional keys: one statement per bucket. Without it real S3
+/// answers a missing object with 403 instead of 404 (it will not say what
+/// the caller could not list), so `?optional` would fail closed.
+fn list_for_optional_objects(scope: &Scope, optional: &OptionalObjects) -> Vec<Value> {
+    let mut buckets: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (bucket, key) in optional {
+        match buckets.last_mut() {
+            Some((b, keys)) if b == bucket => keys.push(key),
+            _ => buckets.push((bucket, vec![key])),
+        }
+    }
+    let several = buckets.len() > 1;
+    buckets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (bucket, keys))| {
+            let sid = if several {
+                format!("{LIST_FOR_OPTIONAL_SID}{}", i + 1)
+            } else {
+                LIST_FOR_OPTIONAL_SID.to_owned()
+            };
+            json!({
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": format!("arn:{}:s3:::{bucket}", scope.partition),
+                "Condition": {"StringEquals": {"s3:prefix": keys}},
+            })
+        })
+        .collect()
+}
+
+/// Sid of the `s3:ListBucket` statements for `?optional` S3 objects (numbered
+/// from 1 when there are several buckets).
+pub const LIST_FOR_OPTIONAL_SID: &str = "ListBucketForOptionalObjects";
+
+/// The policy document for these requests. `optional` are the S3 objects
+/// that `?optional` references name (they need `s3:ListBucket`); `kms_keys`
+/// are key ARNs known to protect S3 objects (from `--resolve`); otherwise
+/// `kms:Decrypt` is on `*`.
+pub fn document(
+    requests: &[Request],
+    optional: &OptionalObjects,
+    scope: &Scope,
+    kms_keys: &BTreeSet<String>,
+) -> Value {
     let plan = Plan::new(requests);
     let mut statements = Vec::new();
 
@@ -199,6 +247,16 @@ pub fn document(requests: &[Request], scope: &Scope, kms_keys: &BTreeSet<String>
             "Resource": objects,
         }));
     }
+    let optional: OptionalObjects = optional
+        .iter()
+        .filter(|(bucket, key)| {
+            plan.s3_objects
+                .iter()
+                .any(|o| &o.bucket == bucket && &o.key == key)
+        })
+        .cloned()
+        .collect();
+    statements.extend(list_for_optional_objects(scope, &optional));
     if !plan.s3_objects.is_empty() || !plan.kms_blobs.is_empty() {
         let resource: Value = if kms_keys.is_empty() || !plan.kms_blobs.is_empty() {
             json!("*")
@@ -233,6 +291,7 @@ pub fn print(flags: &Flags, env: Vec<(OsString, OsString)>, resolve: bool) -> Re
         return Err(Error::Resolution(inherited.failures));
     }
     let requests = requests(&inherited.refs, &config.sources);
+    let optional = optional_objects(&inherited.refs, &config.sources);
     let mut scope = Scope {
         region: region.unwrap_or_else(|| "*".into()),
         account: "*".into(),
@@ -245,10 +304,32 @@ pub fn print(flags: &Flags, env: Vec<(OsString, OsString)>, resolve: bool) -> Re
         scope.account = account;
         kms_keys = narrowed_kms_keys(&heads);
     }
-    let doc = document(&requests, &scope, &kms_keys);
+    let doc = document(&requests, &optional, &scope, &kms_keys);
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
     println!("{text}");
     Ok(0)
+}
+
+/// The S3 objects that a `?optional` reference or source names.
+fn optional_objects(refs: &[VarRef], sources: &[SourceSpec]) -> OptionalObjects {
+    let from_refs = refs
+        .iter()
+        .filter(|r| r.reference.optional)
+        .filter_map(|r| match &r.reference.target {
+            Target::S3(s3) => Some(&s3.object),
+            _ => None,
+        });
+    let from_sources = sources
+        .iter()
+        .filter(|s| s.source.optional)
+        .filter_map(|s| match &s.source.bundle {
+            Bundle::S3(object) => Some(object),
+            _ => None,
+        });
+    from_refs
+        .chain(from_sources)
+        .map(|o| (o.bucket.clone(), o.key.clone()))
+        .collect()
 }
 
 /// What HeadObject said about one S3 object's server-side encryption.
@@ -381,7 +462,12 @@ mod tests {
                 region: None,
             },
         ];
-        let doc = document(&requests, &scope(), &BTreeSet::new());
+        let doc = document(
+            &requests,
+            &OptionalObjects::new(),
+            &scope(),
+            &BTreeSet::new(),
+        );
         let text = doc.to_string();
         for arn in [
             "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db/password",
@@ -441,6 +527,7 @@ mod tests {
                 req("sm:prod/other"),
                 req("arn:aws:secretsmanager:eu-west-1:999:secret:x-AbCdEf"),
             ],
+            &OptionalObjects::new(),
             &scope(),
             &BTreeSet::new(),
         );
@@ -458,7 +545,12 @@ mod tests {
         );
         // only with Secrets Manager references
         for other in ["ssm:/a", "s3://cfg-bucket/a", "kms:AQID"] {
-            let doc = document(&[req(other)], &scope(), &BTreeSet::new());
+            let doc = document(
+                &[req(other)],
+                &OptionalObjects::new(),
+                &scope(),
+                &BTreeSet::new(),
+            );
             assert!(
                 statement(&doc, "DecryptSecretsWithCustomerKeysOptional").is_none(),
                 "{other}: {doc}"
@@ -495,6 +587,7 @@ mod tests {
             assert!(keys.is_empty(), "{keys:?}");
             let doc = document(
                 &[req("s3://cfg-bucket/one"), req("s3://cfg-bucket/odd")],
+                &OptionalObjects::new(),
                 &scope(),
                 &keys,
             );
@@ -504,20 +597,136 @@ mod tests {
 
     #[test]
     fn nothing_configured_is_an_empty_policy() {
-        let doc = document(&[], &scope(), &BTreeSet::new());
+        let doc = document(&[], &OptionalObjects::new(), &scope(), &BTreeSet::new());
         assert_eq!(doc["Statement"].as_array().unwrap().len(), 0);
     }
 
     #[test]
     fn resolved_kms_keys_narrow_the_decrypt_statement() {
         let keys: BTreeSet<String> = ["arn:aws:kms:us-east-1:1:key/k".to_owned()].into();
-        let doc = document(&[req("s3://cfg-bucket/a")], &scope(), &keys);
+        let doc = document(
+            &[req("s3://cfg-bucket/a")],
+            &OptionalObjects::new(),
+            &scope(),
+            &keys,
+        );
         assert!(doc.to_string().contains("arn:aws:kms:us-east-1:1:key/k"));
         let doc = document(
             &[req("s3://cfg-bucket/a"), req("kms:AQID")],
+            &OptionalObjects::new(),
             &scope(),
             &keys,
         );
         assert!(doc.to_string().contains("\"Resource\":\"*\""));
+    }
+
+    fn optional(objects: &[(&str, &str)]) -> OptionalObjects {
+        objects
+            .iter()
+            .map(|(b, k)| (b.to_string(), k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn optional_s3_objects_get_list_bucket_narrowed_to_their_keys() {
+        let requests = [
+            req("s3://cfg-bucket/app/prod.env?optional"),
+            req("s3://cfg-bucket/app/extra.env?optional"),
+            req("s3://cfg-bucket/app/required.env"),
+            req("s3://other-bucket/flags.json?optional"),
+            req("ssm:/a?optional"),
+        ];
+        let doc = document(
+            &requests,
+            &optional(&[
+                ("cfg-bucket", "app/prod.env"),
+                ("cfg-bucket", "app/extra.env"),
+                ("other-bucket", "flags.json"),
+            ]),
+            &scope(),
+            &BTreeSet::new(),
+        );
+        // one statement per bucket, numbered when there are several
+        let first = statement(&doc, "ListBucketForOptionalObjects1").expect("statement");
+        assert_eq!(
+            first,
+            &json!({
+                "Sid": "ListBucketForOptionalObjects1",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": "arn:aws:s3:::cfg-bucket",
+                "Condition": {"StringEquals": {"s3:prefix": ["app/extra.env", "app/prod.env"]}},
+            })
+        );
+        let second = statement(&doc, "ListBucketForOptionalObjects2").expect("statement");
+        assert_eq!(second["Resource"], "arn:aws:s3:::other-bucket");
+        assert_eq!(
+            second["Condition"],
+            json!({"StringEquals": {"s3:prefix": ["flags.json"]}})
+        );
+        // a required statement: without it `?optional` fails closed on real S3
+        assert!(!first["Sid"]
+            .as_str()
+            .unwrap()
+            .ends_with(OPTIONAL_SID_SUFFIX));
+        // the required object is not listable
+        assert!(!doc.to_string().contains("\"app/required.env\"]"), "{doc}");
+
+        // one bucket: one statement, no number; the partition is the scope's
+        let cn = Scope {
+            partition: "aws-cn".into(),
+            ..scope()
+        };
+        let doc = document(
+            &[req("s3://cfg-bucket/a?optional")],
+            &optional(&[("cfg-bucket", "a")]),
+            &cn,
+            &BTreeSet::new(),
+        );
+        let s = statement(&doc, LIST_FOR_OPTIONAL_SID).expect("statement");
+        assert_eq!(s["Resource"], "arn:aws-cn:s3:::cfg-bucket");
+
+        // no optional S3 reference: no ListBucket at all
+        let doc = document(
+            &[req("s3://cfg-bucket/a"), req("ssm:/x?optional")],
+            &OptionalObjects::new(),
+            &scope(),
+            &BTreeSet::new(),
+        );
+        assert!(!doc.to_string().contains("s3:ListBucket"), "{doc}");
+    }
+
+    #[test]
+    fn optional_objects_come_from_optional_references_and_sources() {
+        use crate::environment::split_inherited;
+        let env: Vec<(OsString, OsString)> = [
+            ("A", "s3://bkt-one/opt.env?optional"),
+            ("B", "s3://bkt-one/req.env"),
+            ("C", "s3://bkt-two/k.json#X?optional"),
+            ("D", "ssm:/p?optional"),
+        ]
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect();
+        let inherited = split_inherited(env);
+        assert!(inherited.failures.is_empty(), "{:?}", inherited.failures);
+        let sources: Vec<SourceSpec> = [
+            "s3://bkt-three/bundle.env?optional",
+            "s3://bkt-three/required.env",
+        ]
+        .iter()
+        .map(|raw| SourceSpec {
+            raw: raw.to_string(),
+            source: crate::reference::parse_source(raw).unwrap(),
+        })
+        .collect();
+        assert_eq!(
+            optional_objects(&inherited.refs, &sources),
+            optional(&[
+                ("bkt-one", "opt.env"),
+                ("bkt-two", "k.json"),
+                ("bkt-three", "bundle.env")
+            ])
+        );
     }
 }

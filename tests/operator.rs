@@ -454,3 +454,94 @@ fn policy_resolve_narrows_kms_only_when_every_object_has_an_sse_kms_key() {
         "{stderr}"
     );
 }
+
+/// Real S3 answers GetObject on a missing key with 403, not 404, when the
+/// caller may not `s3:ListBucket` the bucket, and `?optional` forgives only
+/// "not found": so `envseal policy` grants ListBucket, narrowed by
+/// `s3:prefix` to the optional keys. Under moto's IAM enforcement (moto
+/// checks S3 object ARNs) the printed policy leaves the missing optional
+/// object out and starts the application. moto 5.2.1 answers 404 NoSuchKey
+/// whatever the caller may list, so it cannot show the fail-closed 403
+/// without ListBucket; the test asks moto what it answers and holds envseal
+/// to real S3's behaviour if moto ever answers 403.
+#[test]
+fn optional_s3_objects_get_list_bucket_narrowed_to_their_keys() {
+    let moto = Moto::start();
+    moto.calls(json!([
+        {"service": "s3", "method": "create_bucket", "args": {"Bucket": "opt-bucket"}},
+        {"service": "s3", "method": "put_object",
+         "args": {"Bucket": "opt-bucket", "Key": "app/present.env",
+                  "Body": support::bytes_arg(b"PRESENT=here\n")}},
+    ]));
+    let configure = |c: &mut std::process::Command| {
+        c.env("PRESENT", "s3://opt-bucket/app/present.env#PRESENT")
+            .env("MAYBE", "s3://opt-bucket/app/missing.env#X?optional");
+    };
+    let mut cmd = moto.envseal();
+    configure(&mut cmd);
+    let out = run(cmd.arg("policy"));
+    out.expect_code(0);
+    let policy: Value = serde_json::from_str(&out.stdout).unwrap();
+    let statements = policy["Statement"].as_array().unwrap().clone();
+    let list = statements
+        .iter()
+        .find(|s| s["Sid"] == "ListBucketForOptionalObjects")
+        .unwrap_or_else(|| panic!("no ListBucket statement: {policy}"));
+    assert_eq!(list["Action"], json!(["s3:ListBucket"]));
+    assert_eq!(list["Resource"], "arn:aws:s3:::opt-bucket");
+    assert_eq!(
+        list["Condition"],
+        json!({"StringEquals": {"s3:prefix": ["app/missing.env"]}})
+    );
+    let without_list = json!({
+        "Version": "2012-10-17",
+        "Statement": statements
+            .iter()
+            .filter(|s| s["Sid"] != "ListBucketForOptionalObjects")
+            .cloned()
+            .collect::<Vec<Value>>(),
+    });
+    let with_key = moto.create_user_with_policy("with-list", policy.clone());
+    let without_key = moto.create_user_with_policy("without-list", without_list);
+    moto.enforce_iam();
+
+    // the printed policy: the missing optional object is left out
+    let mut cmd = moto.envseal_as(&with_key);
+    configure(&mut cmd);
+    let out = run(cmd.args(["exec", "--", "/usr/bin/env"]));
+    out.expect_code(0);
+    assert_eq!(out.env()["PRESENT"], "here");
+    assert!(!out.env().contains_key("MAYBE"), "{}", out.stdout);
+
+    // what the server answers for the missing key without ListBucket
+    let answer = moto.calls(json!([{
+        "service": "s3", "method": "get_object",
+        "args": {"Bucket": "opt-bucket", "Key": "app/missing.env"},
+        "credentials": {"key": without_key.0, "secret": without_key.1},
+        "allow_error": true,
+    }]));
+    let status = answer[0]["$error"]["status"].as_u64();
+    let mut cmd = moto.envseal_as(&without_key);
+    configure(&mut cmd);
+    let out = run(cmd.args(["exec", "--", "/usr/bin/env"]));
+    match status {
+        // real S3: fail closed, the object named as denied
+        Some(403) => {
+            assert_eq!(out.code, Some(111), "{}", out.stderr);
+            assert!(
+                out.stderr
+                    .lines()
+                    .any(|l| l.starts_with("envseal: MAYBE: ") && l.ends_with("(access-denied)")),
+                "{}",
+                out.stderr
+            );
+        }
+        // moto 5.2.1: 404 NoSuchKey for any caller allowed GetObject
+        Some(404) => {
+            assert_eq!(answer[0]["$error"]["code"], "NoSuchKey", "{answer:?}");
+            out.expect_code(0);
+            assert!(!out.env().contains_key("MAYBE"));
+        }
+        other => panic!("unexpected answer for the missing key ({other:?}): {answer:?}"),
+    }
+}
