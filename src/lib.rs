@@ -175,6 +175,12 @@ const SAID_BY_THE_FINAL_ERROR: &[(&str, &str)] = &[
         "aws_config::meta::credentials::chain",
         "provider failed to provide credentials",
     ),
+    // A profile's source (SSO, credential_process, source_profile) failing:
+    // the final error names it (src/aws/credentials.rs).
+    (
+        "aws_config::profile::credentials",
+        "failed to load base credentials",
+    ),
 ];
 
 /// The longest message kept from another crate's event.
