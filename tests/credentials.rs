@@ -62,6 +62,9 @@ fn scratch(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join(".aws")).unwrap();
+    // Both files exist (empty): a configured file that is missing is a notice.
+    std::fs::write(dir.join(".aws/config"), "").unwrap();
+    std::fs::write(dir.join(".aws/credentials"), "").unwrap();
     dir
 }
 
@@ -126,6 +129,12 @@ fn expect_no_credentials(out: &Run, expected: &str, secrets: &[&str]) {
         .find(|l| l.starts_with(&prefix))
         .unwrap_or_else(|| panic!("no credentials line:\n{}", out.stderr));
     eprintln!("{line}");
+    // envseal's own lines only: no SDK notice says the same again
+    assert!(
+        out.stderr.lines().all(|l| l.starts_with("envseal: ")),
+        "{}",
+        out.stderr
+    );
     assert!(line.ends_with(" (no-credentials)"), "{line}");
     assert!(line.contains(expected), "expected {expected:?} in\n{line}");
     for secret in secrets.iter().chain([&VALUE]) {
