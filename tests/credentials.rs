@@ -353,6 +353,22 @@ fn ecs_container_credentials_endpoint() {
         "{:?}",
         server.requests()
     );
+
+    // nothing listening there
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let out = exec(ecs().env(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        format!("http://127.0.0.1:{closed}/container/v2/credentials/task-1"),
+    ));
+    expect_no_credentials(
+        &out,
+        "the ECS container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) failed: \
+         Connection refused",
+        &secrets,
+    );
 }
 
 #[test]
