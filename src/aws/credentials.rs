@@ -206,7 +206,11 @@ impl Source {
                     None => format!("{endpoint} ({uri_var})"),
                 }
             }
-            Source::InstanceMetadata => "the EC2 instance metadata service (IMDS)".into(),
+            Source::InstanceMetadata => {
+                "the EC2 instance metadata service (IMDS, the last source: no keys, profile, \
+                 web identity or container endpoint configured)"
+                    .into()
+            }
             Source::Nothing { .. } => "no source".into(),
         }
     }
