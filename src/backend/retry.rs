@@ -13,14 +13,13 @@
 //!   process (a [`Gate`]). A throttled answer means that the account's rate
 //!   is used up — by this process and by every other task of the fleet — so
 //!   the process as a whole slows down: once throttled, its calls to that
-//!   service go one at a time, each retry after a random wait in
-//!   `[0, window)`; the window doubles with every throttled attempt that was
-//!   sent after it last grew (so that one burst of concurrent answers counts
-//!   once), from [`THROTTLE_BASE`] up to [`THROTTLE_CAP`], and halves with
-//!   every answer that was not throttled; below the base, calls go at full
-//!   concurrency again. A fleet that starts together thus sends one probe per
-//!   task instead of one per call, and converges on the service's rate (the
-//!   figures are in the README's fleet benchmark).
+//!   service go one at a time, each attempt that follows a throttled answer
+//!   after a random wait in `[0, window)`; the window doubles with every
+//!   throttled answer, from [`THROTTLE_BASE`] up to [`THROTTLE_CAP`], and
+//!   halves (not below the base) with every answer that was not throttled.
+//!   A fleet that starts together thus sends one probe per task instead of
+//!   one per call, and converges on the service's rate (the figures are in
+//!   the README's fleet benchmark).
 //!
 //! Denials, not-found, validation errors and anything else the service said
 //! on purpose are never retried. What each request went through (attempts,
@@ -32,7 +31,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -262,35 +261,33 @@ where
 /// The throttling state of one service and region in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GateState {
-    /// The current throttle window; `None`: not congested, calls go at once.
+    /// The throttle window; `None` until the first throttled answer (calls
+    /// go at once). From then on calls take turns.
     pub window: Option<Duration>,
-    /// When the window last grew.
-    pub raised_at: Option<Instant>,
-    /// Was the last answer a throttle? (Then the next attempt waits.)
+    /// Was the last answer a throttle? (Then the next attempt waits a
+    /// random part of the window.)
     pub last_throttled: bool,
 }
 
 impl GateState {
-    /// A throttled answer to an attempt sent at `sent_at`, arriving `now`.
-    pub fn on_throttle(&mut self, sent_at: Instant, now: Instant) {
+    /// A throttled answer: the window doubles (the first: [`THROTTLE_BASE`]),
+    /// up to [`THROTTLE_CAP`]. Every throttled answer counts, also those of
+    /// calls sent together: three batches throttled at once say more about
+    /// the fleet than one.
+    pub fn on_throttle(&mut self) {
         self.last_throttled = true;
-        if self.raised_at.is_some_and(|raised| sent_at < raised) {
-            // Sent before the window last grew: that growth already
-            // accounts for it.
-            return;
-        }
         self.window = Some(match self.window {
             None => THROTTLE_BASE,
             Some(w) => w.saturating_mul(2).min(THROTTLE_CAP),
         });
-        self.raised_at = Some(now);
     }
 
     /// An answer that was not a throttle (a value, or an error the service
-    /// gave on purpose): the service had room for it.
+    /// gave on purpose): the service had room for it; the window halves, not
+    /// below the base, and the next call goes at once.
     pub fn on_answer(&mut self) {
         self.last_throttled = false;
-        self.window = self.window.map(|w| w / 2).filter(|w| *w >= THROTTLE_BASE);
+        self.window = self.window.map(|w| (w / 2).max(THROTTLE_BASE));
     }
 }
 
@@ -449,13 +446,12 @@ where
     let gate = retrier.gate(service, region);
     let mut attempts = 0u32;
     let mut transient_failures = 0u32;
-    let mut throttled = false;
     loop {
         attempts += 1;
-        // While the service is congested, calls take turns; a call that was
-        // throttled itself waits for its turn too, and then a random part
-        // of the window while the last answer was a throttle.
-        let turn = if throttled || gate.state.get().window.is_some() {
+        // Once the service has throttled this process, calls take turns,
+        // and while the last answer was a throttle a turn starts with a
+        // random part of the window.
+        let turn = if gate.state.get().window.is_some() {
             let permit = gate.turn.acquire().await.ok();
             let state = gate.state.get();
             if let (true, Some(window)) = (state.last_throttled, state.window) {
@@ -466,7 +462,6 @@ where
             None
         };
         track.started();
-        let sent_at = Instant::now();
         let outcome = tokio::time::timeout(policy.attempt_timeout, op()).await;
         let (err, why) = match outcome {
             Ok(Ok(value)) => {
@@ -493,10 +488,9 @@ where
             ),
         };
         track.failed(&why);
-        throttled = matches!(why, Transient::Throttled(_));
+        let throttled = matches!(why, Transient::Throttled(_));
         if throttled {
-            let now = Instant::now();
-            gate.update(|s| s.on_throttle(sent_at, now));
+            gate.update(GateState::on_throttle);
         }
         drop(turn);
         debug!(
@@ -551,35 +545,32 @@ mod tests {
     }
 
     #[test]
-    fn throttles_widen_the_window_once_per_burst_and_answers_narrow_it() {
-        let t0 = Instant::now();
-        let ms = |n| t0 + Duration::from_millis(n);
+    fn throttles_widen_the_window_and_answers_narrow_it() {
         let mut s = GateState::default();
-        // Three calls sent together, all throttled: one step.
-        s.on_throttle(t0, ms(10));
-        s.on_throttle(t0, ms(11));
-        s.on_throttle(t0, ms(12));
+        assert_eq!(s.window, None);
+        // Answers before any throttle change nothing.
+        s.on_answer();
+        assert_eq!(s, GateState::default());
+        // Three calls sent together, all throttled: base, ×2, ×4.
+        s.on_throttle();
         assert_eq!(s.window, Some(THROTTLE_BASE));
         assert!(s.last_throttled);
-        // A retry sent after that, throttled again: doubled.
-        s.on_throttle(ms(500), ms(510));
-        assert_eq!(s.window, Some(THROTTLE_BASE * 2));
+        s.on_throttle();
+        s.on_throttle();
+        assert_eq!(s.window, Some((THROTTLE_BASE * 4).min(THROTTLE_CAP)));
         // ... up to the cap.
-        for i in 1..10 {
-            s.on_throttle(ms(1000 * i), ms(1000 * i + 10));
+        for _ in 0..40 {
+            s.on_throttle();
         }
         assert_eq!(s.window, Some(THROTTLE_CAP));
-        // Answers halve it; below the base, no congestion.
+        // Answers halve it, down to the base; calls keep taking turns.
         s.on_answer();
         assert!(!s.last_throttled);
         assert_eq!(s.window, Some(THROTTLE_CAP / 2));
-        let mut answers = 0;
-        while s.window.is_some() {
+        for _ in 0..10 {
             s.on_answer();
-            answers += 1;
         }
-        assert!(answers <= 3, "{answers}");
-        assert_eq!(s.window, None);
+        assert_eq!(s.window, Some(THROTTLE_BASE));
     }
 
     #[test]
