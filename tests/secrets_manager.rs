@@ -463,9 +463,8 @@ fn more_than_one_batch_of_references_all_resolve() {
     let out = exec_env(debug, &vars);
     out.expect_code(0);
     assert_eq!(added_vars(&out), expected);
-    // 27 distinct secrets: the 25 by name in two batch calls of 20 and 5
-    // ids; the 2 by ARN are grouped by the ARN's region, in a call of their
-    // own (the configured region is not compared with it).
+    // 27 distinct secrets: two batch calls of 20 and 7 ids; the 2 by ARN
+    // name the configured region and share the batches of those by name.
     let mut batches: Vec<&str> = out
         .stderr
         .lines()
@@ -475,7 +474,7 @@ fn more_than_one_batch_of_references_all_resolve() {
     batches.sort();
     assert_eq!(
         batches,
-        ["count=2", "count=20", "count=5"],
+        ["count=20", "count=7"],
         "{}",
         out.stderr
     );
