@@ -52,8 +52,8 @@ fn no_references_means_no_socket_and_no_config_file() {
         .args(["exec", "--", "/usr/bin/env"]));
     out.expect_code(0);
     assert_eq!(out.env()["PLAIN"], "value");
-    let trace =
-        std::fs::read_to_string(&log).expect("no strace log (strace: apt-get install strace; scripts/test installs it)");
+    let trace = std::fs::read_to_string(&log)
+        .expect("no strace log (strace: apt-get install strace; scripts/test installs it)");
     let lines: Vec<&str> = trace.lines().collect();
     let execs: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].contains("execve(") && !lines[i].contains("= -1"))

@@ -1230,7 +1230,9 @@ fn no_file_is_created_while_resolving() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
         .iter()
         .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| panic!("strace not found: apt-get install -y strace (scripts/test does)"));
+        .unwrap_or_else(|| {
+            panic!("strace not found: apt-get install -y strace (scripts/test does)")
+        });
     let moto = Moto::start();
     let (key_id, _) = setup(&moto);
     push(&moto, "s3://cfg-bucket/pushed.env", ALIAS, b"PUSHED=p-1\n");
