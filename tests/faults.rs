@@ -5,10 +5,13 @@
 //! requests"), so a run is reproducible; the one timing assertion (a stall
 //! fails within the deadline plus one second) has a full second of slack.
 //!
-//! Retries are the SDK's standard mode (jittered exponential backoff on
-//! throttling, 5xx and I/O errors), 6 attempts unless `AWS_MAX_ATTEMPTS` or
-//! the profile says otherwise; 30 % throttling resolves at that default, and
-//! other tests set `AWS_MAX_ATTEMPTS` where their schedule needs it.
+//! Retries are envseal's own (`src/backend/retry.rs`): throttling, 5xx,
+//! resets, truncated answers and stalled attempts are retried with jittered
+//! exponential backoff until the deadline, each attempt within
+//! `--attempt-timeout`; tests set `AWS_MAX_ATTEMPTS` where their schedule
+//! needs a failure before the deadline. The fleet-start tests at the end
+//! (issue 14) also cover the failure message at the deadline, calls at the
+//! floor and a small fleet against the proxy's shared rate limit.
 
 mod support;
 

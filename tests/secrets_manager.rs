@@ -472,12 +472,7 @@ fn more_than_one_batch_of_references_all_resolve() {
         .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("count=")))
         .collect();
     batches.sort();
-    assert_eq!(
-        batches,
-        ["count=20", "count=7"],
-        "{}",
-        out.stderr
-    );
+    assert_eq!(batches, ["count=20", "count=7"], "{}", out.stderr);
 
     // The same through BatchGetSecretValue only: moto checks the batch action
     // but not a per-secret GetSecretValue inside it, so with this policy a
