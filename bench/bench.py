@@ -290,7 +290,7 @@ def main():
     LOADAVG = " ".join(open("/proc/loadavg").read().split()[:3])
     ap = argparse.ArgumentParser()
     ap.add_argument("--envseal", required=True)
-    ap.add_argument("--static", default="", help="static binary to report the size of")
+    ap.add_argument("--static", default="", help="a second envseal binary to time and report the size of (e.g. a static-pie build)")
     ap.add_argument("--rtt", type=float, default=50.0)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
@@ -358,7 +358,7 @@ def run_all(args, workloads, envseal, static, home):
                 if static:
                     rs = measure(name, [static, "exec", "--", "/bin/true"], envseal_env, servers,
                                  args.runs, args.warmup)
-                    rows.append(row(label, "envseal, static-pie", rs, t, target_calls, floor_ms))
+                    rows.append(row(label, "envseal, --static binary", rs, t, target_calls, floor_ms))
                     log("%s: envseal static %.1f ms" % (label, rs["median"]))
                 if fl:
                     rows.append(floor_row % (label, fl[0], fl[1]))
@@ -388,7 +388,7 @@ def run_all(args, workloads, envseal, static, home):
                      % ((ver.stdout or ver.stderr).strip(), args.shell_runs))
 
     sizes = []
-    for label, path in (("dynamic (target/release)", envseal), ("static-pie", static)):
+    for label, path in (("envseal (--envseal)", envseal), ("second binary (--static)", static)):
         size = file_size(path) if path else None
         if size:
             stripped = subprocess.run(["file", path], capture_output=True, text=True).stdout

@@ -5,20 +5,19 @@
 #
 #   bench/run.sh [--rtt MS] [--runs N] [--warmup N] [--shell-runs N]
 #                [--only none,ssm30,path30,path100,s3kms,mixed]
-#                [--no-build] [--static] [--envseal PATH]
+#                [--no-build] [--envseal PATH]
 #                [--no-boto3] [--no-shell] [--no-aws-paging] [--env NAME=VALUE]...
 #
-# --static also builds the static-pie binary (glibc, +crt-static) and reports
-# its size. Results are printed and written to bench/results.md.
+# The release binary is the static one on Linux gnu (.cargo/config.toml).
+# Results are printed and written to bench/results.md.
 set -eu
 cd "$(dirname "$0")/.."
 
-build=1 static=0 envseal=""
+build=1 envseal=""
 pass=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --no-build) build=0 ;;
-    --static) static=1 ;;
     --envseal) envseal=$2; build=0; shift ;;
     --rtt|--runs|--warmup|--shell-runs|--only|--results|--env) pass="$pass $1 $2"; shift ;;
     --no-boto3|--no-shell|--no-aws-paging) pass="$pass $1" ;;
@@ -32,18 +31,11 @@ target_dir=${CARGO_TARGET_DIR:-target}
 if [ "$build" = 1 ]; then
     cargo build --release 2>&1 | tail -n 3 >&2
 fi
-host=$(rustc -vV | sed -n 's/^host: //p')
-if [ "$static" = 1 ]; then
-    RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build --release --target "$host" 2>&1 | tail -n 3 >&2
-fi
 envseal=${envseal:-$target_dir/release/envseal}
-static_bin=$target_dir/$host/release/envseal
-[ -x "$static_bin" ] || static_bin=""
 
 python3 -c 'import boto3, moto' 2>/dev/null || {
-    echo "bench/run.sh: needs python3 with boto3 and moto[server]: pip install 'moto[server]' boto3" >&2
+    echo "bench/run.sh: needs python3 with boto3 and moto[server]: run docker/demo.sh or scripts/test once (they install them into .venv/), then PATH=.venv/bin:\$PATH bench/run.sh" >&2
     exit 2
 }
 # shellcheck disable=SC2086
-exec python3 bench/bench.py --envseal "$envseal" --static "$static_bin" $pass
+exec python3 bench/bench.py --envseal "$envseal" $pass
