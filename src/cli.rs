@@ -1,5 +1,5 @@
 //! The command line as the user types it (clap). What it means is decided in
-//! `config.rs` and `lib.rs`.
+//! `config.rs`; what each command does, in `commands/`.
 
 use std::ffi::OsString;
 

@@ -1,15 +1,31 @@
-//! Flags and `ENVSEAL_*` variables merged into one [`Config`]. A flag wins
-//! over its variable.
+//! Flags, `ENVSEAL_*` and the `AWS_*` variables that envseal itself reads,
+//! merged into one [`Config`]: the one place where what the user set becomes
+//! meaning. A flag wins over its variable.
 
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::environment::{Collision, SourceSpec};
 use crate::error::Error;
+use crate::plan::SourceSpec;
 use crate::reference;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-pub use crate::backend::retry::DEFAULT_ATTEMPT_TIMEOUT;
+
+/// Default per-attempt time limit (`--attempt-timeout`): AWS answers these
+/// calls in tens of milliseconds, and even an overloaded emulator serving a
+/// fleet answered within ~1 s in the fleet benchmark; 5 s leaves room for a
+/// slow TLS handshake far away while still giving a 30 s deadline several
+/// tries past a dead connection.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a bundle does to an inherited plain variable of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Collision {
+    #[default]
+    Override,
+    Keep,
+    Error,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -32,6 +48,8 @@ pub struct Config {
     /// With `init`: the application in a process group of its own that
     /// receives every forwarded signal.
     pub init_pgroup: bool,
+    /// The `AWS_*` settings envseal reads itself.
+    pub aws: AwsSettings,
 }
 
 /// What the user typed, before the environment is consulted.
@@ -112,18 +130,7 @@ impl Config {
         if !bad.is_empty() {
             return Err(Error::Resolution(bad));
         }
-        let timeout = match flags
-            .timeout
-            .clone()
-            .or_else(|| env_var(env, "ENVSEAL_TIMEOUT"))
-        {
-            None => DEFAULT_TIMEOUT,
-            Some(t) => parse_duration(&t).ok_or_else(|| {
-                Error::Config(format!(
-                    "timeout {t:?} is not a duration like 30s, 500ms or 2m"
-                ))
-            })?,
-        };
+        let timeout = timeout(flags, env)?;
         let attempt_timeout = match flags
             .attempt_timeout
             .clone()
@@ -176,14 +183,89 @@ impl Config {
             log_format,
             init,
             init_pgroup,
+            aws: AwsSettings::from_env(env),
         })
     }
 }
 
+/// How a fetch plan is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// The overall deadline (`--timeout`), counted after the splay.
+    pub deadline: Duration,
+    /// The time limit of one attempt (`--attempt-timeout`).
+    pub attempt_timeout: Duration,
+    /// A random wait in `[0, splay)` before the first request (`--splay`).
+    pub splay: Duration,
+}
+
+/// What envseal itself reads of the `AWS_*` variables; the SDK reads the
+/// rest (credentials, region, endpoints) from the process environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION` (non-empty): the region
+    /// `policy` puts into ARNs that name none.
+    pub region: Option<String>,
+    /// `AWS_MAX_ATTEMPTS` is set: attempts were configured.
+    pub max_attempts_configured: bool,
+    /// `AWS_ENDPOINT_URL_S3` is set and not empty: S3 is addressed path-style.
+    pub s3_endpoint_configured: bool,
+    /// `AWS_CA_BUNDLE` and `SSL_CERT_FILE` as set: the PEM bundles HTTPS may
+    /// trust instead of the compiled-in roots (`backend::trust` chooses).
+    pub tls_bundles: Vec<(&'static str, OsString)>,
+}
+
+impl AwsSettings {
+    pub fn from_env(env: &[(OsString, OsString)]) -> AwsSettings {
+        let non_empty = |name: &str| env_var(env, name).filter(|v| !v.is_empty());
+        AwsSettings {
+            region: non_empty("AWS_REGION").or_else(|| non_empty("AWS_DEFAULT_REGION")),
+            max_attempts_configured: env.iter().any(|(k, _)| k == "AWS_MAX_ATTEMPTS"),
+            s3_endpoint_configured: env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "AWS_ENDPOINT_URL_S3")
+                .is_some_and(|(_, v)| !v.is_empty()),
+            tls_bundles: ["AWS_CA_BUNDLE", "SSL_CERT_FILE"]
+                .into_iter()
+                .filter_map(|name| {
+                    let value = env.iter().rev().find(|(k, _)| k == name)?.1.clone();
+                    Some((name, value))
+                })
+                .collect(),
+        }
+    }
+
+    /// The value of one of the `AWS_*` variables kept here, as set.
+    pub fn variable(&self, name: &str) -> Option<OsString> {
+        self.tls_bundles
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// The overall deadline: `--timeout`, else `ENVSEAL_TIMEOUT`, else
+/// [`DEFAULT_TIMEOUT`].
+pub fn timeout(flags: &Flags, env: &[(OsString, OsString)]) -> Result<Duration, Error> {
+    match flags
+        .timeout
+        .clone()
+        .or_else(|| env_var(env, "ENVSEAL_TIMEOUT"))
+    {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(t) => parse_duration(&t).ok_or_else(|| {
+            Error::Config(format!(
+                "timeout {t:?} is not a duration like 30s, 500ms or 2m"
+            ))
+        }),
+    }
+}
+
 impl Config {
-    /// What `resolve::fetch` needs.
-    pub fn fetch_options(&self) -> crate::resolve::Options {
-        crate::resolve::Options {
+    /// How the fetch plan is run.
+    pub fn fetch_options(&self) -> FetchOptions {
+        FetchOptions {
             deadline: self.timeout,
             attempt_timeout: self.attempt_timeout,
             splay: self.splay,

@@ -1,27 +1,17 @@
-//! The child's environment: which inherited variables are references, what
-//! every bundle and reference resolved to, variable naming, precedence and
-//! collisions. Pure: takes fetched answers, returns the environment or every
-//! failure at once.
+//! The child's environment: what every bundle and reference resolved to,
+//! variable naming, precedence and collisions. Pure: takes the fetched
+//! answers, returns the environment or every failure at once.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 
 use tracing::{debug, info, warn};
 
-use crate::backend::{Answer, Fetched};
+use crate::config::Collision;
 use crate::error::{Failure, FailureKind, FetchError};
-use crate::plan::Request;
-use crate::reference::{self, Bundle, Reference, Source, Target};
+use crate::plan::{Answer, Fetched, Inherited, Request, SourceSpec};
+use crate::reference::{Bundle, Target};
 use crate::secret::Secret;
-
-/// What a bundle does to an inherited plain variable of the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Collision {
-    #[default]
-    Override,
-    Keep,
-    Error,
-}
 
 /// One variable of the child's environment.
 #[derive(Debug, Clone)]
@@ -74,92 +64,6 @@ impl ChildEnv {
             Value::Resolved { value, .. } => Some(OsStr::new(value.expose())),
         }
     }
-}
-
-/// An inherited variable whose value is a reference.
-#[derive(Debug)]
-pub struct VarRef {
-    pub name: String,
-    pub raw: String,
-    pub reference: Reference,
-}
-
-/// The inherited environment, split.
-#[derive(Debug, Default)]
-pub struct Inherited {
-    pub plain: Vec<(OsString, OsString)>,
-    pub refs: Vec<VarRef>,
-    /// Malformed references, already as failures.
-    pub failures: Vec<Failure>,
-}
-
-/// Splits the inherited environment into plain variables and references;
-/// drops every `ENVSEAL_*` variable.
-///
-/// A value that starts like a reference is a reference, whatever else is
-/// wrong with it: when it (or its variable's name) is not UTF-8 it is a
-/// malformed reference, never passed through as a plain string.
-pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Inherited {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = Inherited::default();
-    for (name, value) in vars {
-        if name.as_bytes().starts_with(b"ENVSEAL_") {
-            continue;
-        }
-        match (name.to_str(), value.to_str()) {
-            (Some(n), Some(v)) if reference::looks_like_reference(v) => {
-                match reference::parse_reference(v) {
-                    Ok(r) => out.refs.push(VarRef {
-                        name: n.to_owned(),
-                        raw: v.to_owned(),
-                        reference: r,
-                    }),
-                    Err(e) => out.failures.push(Failure {
-                        variable: n.to_owned(),
-                        reference: v.to_owned(),
-                        kind: FailureKind::Malformed,
-                        reason: format!("malformed reference: {e}"),
-                    }),
-                }
-            }
-            (Some(_), Some(_)) => out.plain.push((name, value)),
-            (n, v) if reference::looks_like_reference(&value.to_string_lossy()) => {
-                out.failures.push(Failure {
-                    variable: name.to_string_lossy().into_owned(),
-                    reference: value.to_string_lossy().into_owned(),
-                    kind: FailureKind::Malformed,
-                    reason: if v.is_none() {
-                        "malformed reference: not valid UTF-8".to_owned()
-                    } else {
-                        debug_assert!(n.is_none());
-                        "malformed reference: the variable name is not valid UTF-8".to_owned()
-                    },
-                });
-            }
-            _ => out.plain.push((name, value)),
-        }
-    }
-    out
-}
-
-/// A bundle source as given, parsed.
-#[derive(Debug)]
-pub struct SourceSpec {
-    pub raw: String,
-    pub source: Source,
-}
-
-/// Every request needed by these references and bundles (not deduplicated).
-pub fn requests(refs: &[VarRef], sources: &[SourceSpec]) -> Vec<Request> {
-    let mut out: Vec<Request> = sources
-        .iter()
-        .map(|s| Request::for_bundle(&s.source.bundle))
-        .collect();
-    out.extend(
-        refs.iter()
-            .map(|r| Request::for_target(&r.reference.target)),
-    );
-    out
 }
 
 /// Maps a bundle key to a variable name: every character outside
@@ -512,62 +416,6 @@ mod tests {
         assert_eq!(variable_name("ünï").unwrap(), "_N_");
         assert!(variable_name("").is_err());
         assert!(variable_name("1password").is_err());
-    }
-
-    #[test]
-    fn envseal_vars_are_dropped_and_refs_split() {
-        let vars = vec![
-            ("ENVSEAL_FROM".into(), "ssm:/x/".into()),
-            ("A".into(), "plain".into()),
-            ("B".into(), "ssm:/b".into()),
-            ("C".into(), "ssm:".into()),
-        ];
-        let inherited = split_inherited(vars);
-        assert_eq!(
-            inherited.plain,
-            vec![(OsString::from("A"), OsString::from("plain"))]
-        );
-        assert_eq!(inherited.refs.len(), 1);
-        assert_eq!(inherited.refs[0].name, "B");
-        assert_eq!(inherited.failures.len(), 1);
-        assert_eq!(inherited.failures[0].variable, "C");
-    }
-
-    /// Regression (found in review): a reference that is not UTF-8, or whose
-    /// variable name is not, used to pass through to the application as a
-    /// plain string (fail open); an `ENVSEAL_*` name that is not UTF-8 used to
-    /// reach the application.
-    #[test]
-    fn non_utf8_references_are_malformed_not_plain() {
-        use std::os::unix::ffi::OsStringExt;
-        let vars = vec![
-            (
-                OsString::from("BAD_VALUE"),
-                OsString::from_vec(b"ssm:/prod/\xff".to_vec()),
-            ),
-            (
-                OsString::from_vec(b"BAD_\xffNAME".to_vec()),
-                OsString::from("sm:prod/api#TOKEN"),
-            ),
-            (
-                OsString::from_vec(b"ENVSEAL_\xff".to_vec()),
-                OsString::from("x"),
-            ),
-            (
-                OsString::from("BINARY_PLAIN"),
-                OsString::from_vec(b"\xff\xfe".to_vec()),
-            ),
-        ];
-        let inherited = split_inherited(vars);
-        assert!(inherited.refs.is_empty());
-        assert_eq!(inherited.failures.len(), 2, "{:?}", inherited.failures);
-        assert_eq!(inherited.failures[0].variable, "BAD_VALUE");
-        assert!(inherited.failures[0].reason.contains("UTF-8"));
-        assert_eq!(inherited.failures[0].kind, FailureKind::Malformed);
-        assert!(inherited.failures[1].reason.contains("name"));
-        // Only the non-reference binary value passes through.
-        assert_eq!(inherited.plain.len(), 1);
-        assert_eq!(inherited.plain[0].0, OsString::from("BINARY_PLAIN"));
     }
 
     /// `sm:ID#KEY`: the key's value as its JSON text, other keys may hold

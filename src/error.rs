@@ -131,18 +131,57 @@ pub enum Error {
         not_found: bool,
         reason: String,
     },
-    /// Anything else that stops envseal (I/O on stdout, a failed fork…).
-    Other(String),
+    /// A variable of the child's environment holds a NUL byte.
+    NulInVariable { variable: String },
+    /// Writing to stdout failed (`check`, `export`, `push`, `pull`).
+    Stdout { reason: String },
+    /// `push`: the document could not be read: `action` is "open" or
+    /// "read", `source` a path or "stdin".
+    Input {
+        action: &'static str,
+        source: String,
+        reason: String,
+    },
+    /// `export`: variable names that `format` (shell, dotenv) cannot write.
+    UnportableNames {
+        format: &'static str,
+        names: Vec<String>,
+    },
+    /// `push` or `pull` of `target` failed.
+    Transfer { target: String, failure: FetchError },
+    /// `policy --resolve`: AWS work could not start (no runtime, no region).
+    AwsUnavailable { reason: String },
+    /// `policy --resolve`: STS did not say who the caller is.
+    CallerIdentity { failure: FetchError },
+    /// `policy --resolve`: the lookups did not finish within the deadline.
+    LookupDeadline,
+    /// `policy`: the document could not be serialized.
+    PolicyJson { reason: String },
+    /// `--init`: the supervisor could not start: `action` is what it could
+    /// not do ("block signals", "create a signalfd", "fork").
+    Supervisor {
+        action: &'static str,
+        reason: String,
+    },
+    /// `--init`: signals can no longer be read; the application is left
+    /// running.
+    SignalsLost { pid: i32, reason: String },
+    /// `install`: a step of copying the executable to `dest` failed.
+    Install {
+        dest: String,
+        step: &'static str,
+        reason: String,
+    },
 }
 
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Resolution(_) | Error::Other(_) => EXIT_RESOLUTION,
             Error::Exec {
                 not_found: true, ..
             } => EXIT_NOT_FOUND,
             Error::Exec { .. } => EXIT_NOT_EXECUTABLE,
+            _ => EXIT_RESOLUTION,
         }
     }
 }
@@ -165,7 +204,46 @@ impl fmt::Display for Error {
             Error::Exec {
                 program, reason, ..
             } => write!(f, "envseal: cannot execute {program:?}: {reason}"),
-            Error::Other(m) => write!(f, "envseal: {m}"),
+            Error::NulInVariable { variable } => {
+                write!(f, "envseal: variable {variable} contains a NUL byte")
+            }
+            Error::Stdout { reason } => write!(f, "envseal: cannot write to stdout: {reason}"),
+            Error::Input {
+                action,
+                source,
+                reason,
+            } => write!(f, "envseal: cannot {action} {source}: {reason}"),
+            Error::UnportableNames { format, names } => write!(
+                f,
+                "envseal: export --format {format}: variable name(s) {} not of the form [A-Za-z_][A-Za-z0-9_]*; \
+                 nothing was printed (rename the variable, or use --format json)",
+                names.join(", ")
+            ),
+            Error::Transfer { target, failure } => write!(
+                f,
+                "envseal: {target}: {} ({})",
+                failure.reason,
+                failure.kind.as_str()
+            ),
+            Error::AwsUnavailable { reason } => write!(f, "envseal: {reason}"),
+            Error::CallerIdentity { failure } => {
+                write!(f, "envseal: sts:GetCallerIdentity failed: {failure}")
+            }
+            Error::LookupDeadline => write!(
+                f,
+                "envseal: --resolve lookups did not finish within the deadline"
+            ),
+            Error::PolicyJson { reason } => write!(f, "envseal: {reason}"),
+            Error::Supervisor { action, reason } => {
+                write!(f, "envseal: --init: cannot {action}: {reason}")
+            }
+            Error::SignalsLost { pid, reason } => write!(
+                f,
+                "envseal: --init: cannot read signals ({reason}); the application (pid {pid}) is left running"
+            ),
+            Error::Install { dest, step, reason } => {
+                write!(f, "envseal: cannot install to {dest}: {step}: {reason}")
+            }
         }
     }
 }

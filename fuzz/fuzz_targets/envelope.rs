@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockEncryptMut, KeyIvInit};
-use envseal::document::envelope::{
-    self, detect, kms_ciphertext_candidate, parse_instruction, ContentAlg,
-};
+use envseal::s3ec::envelope::{self, detect, parse_instruction};
+use envseal::s3ec::sniff::{self, kms_ciphertext_candidate};
+use envseal::s3ec::{cipher, ContentAlg};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -57,7 +57,7 @@ fn gcm_base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
         let (body, metadata) =
-            envelope::encrypt_v2(&KEY, &wrapped_key(), "alias/app", PLAINTEXT, [7; 12]);
+            cipher::encrypt_v2(&KEY, &wrapped_key(), "alias/app", PLAINTEXT, [7; 12]);
         Base { metadata, body }
     })
 }
@@ -195,6 +195,6 @@ fuzz_target!(|input: Input| {
         assert!(!blob.is_empty());
         assert!(blob.len() <= 6144, "candidate longer than a KMS blob");
     }
-    let _ = envelope::looks_like_encryption_sdk_message(&input.blob);
+    let _ = sniff::looks_like_encryption_sdk_message(&input.blob);
     let _ = kms_ciphertext_candidate(&body);
 });

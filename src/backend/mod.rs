@@ -1,38 +1,42 @@
-//! Backends: AWS calls only. Each takes its share of the [`Plan`] and puts one
-//! answer per request into the [`Sink`]; a backend knows nothing about
-//! variables, precedence or exec.
-//!
-//! [`Plan`]: crate::plan::Plan
+//! Every AWS call: the SDK configuration and clients ([`client`]), TLS trust
+//! ([`trust`]), credential failures named ([`credentials`]), retries
+//! ([`retry`]), and one module per service. For a resolution each service
+//! takes its share of the [`Plan`] and puts one answer per request into the
+//! [`Sink`]; a backend knows nothing about variables, precedence or exec.
 
+pub mod client;
+pub mod credentials;
 pub mod kms;
 pub mod retry;
 pub mod s3;
 pub mod secrets_manager;
 pub mod ssm;
+pub mod sts;
+pub mod trust;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use zeroize::Zeroizing;
 
+use crate::config::AwsSettings;
 use crate::error::{FailureKind, FetchError};
-use crate::plan::Request;
-use crate::secret::Secret;
+use crate::plan::{Answer, Plan, Request};
 
-/// What a backend fetched for one request, before any decoding by reference.
-pub enum Fetched {
-    /// A text value (SSM parameter, SecretString).
-    Text(Secret),
-    /// Raw bytes (SecretBinary, a decrypted S3 object, a KMS plaintext).
-    Bytes(Zeroizing<Vec<u8>>),
-    /// Named values (an SSM path: names relative to the path).
-    Entries(Vec<(String, Secret)>),
+/// Loads the AWS configuration for a resolution and runs every service's
+/// share of `plan` concurrently; answers land in `sink`.
+pub async fn fetch(plan: &Plan, attempt_timeout: Duration, settings: &AwsSettings, sink: &Sink) {
+    let aws = client::Aws::load_for_resolution(attempt_timeout, settings).await;
+    tokio::join!(
+        ssm::fetch(&aws, &plan.ssm_params, &plan.ssm_paths, sink),
+        secrets_manager::fetch(&aws, &plan.secrets, sink),
+        s3::fetch(&aws, &plan.s3_objects, sink),
+        kms::fetch(&aws, &plan.kms_blobs, sink),
+    );
 }
-
-pub type Answer = Result<Fetched, FetchError>;
 
 /// Where backends put their answers as they arrive, and what each request
 /// went through so far (attempts, the last transient error: see
@@ -115,11 +119,11 @@ where
 {
     // A credential provider that failed: say which one and why, in one line
     // (the SDK's own text can hold a credential process's stderr).
-    if let Some(cred) = crate::aws::credentials::find_credentials_error(err) {
-        let source = crate::aws::credentials::Source::from_process_env();
+    if let Some(cred) = credentials::find_credentials_error(err) {
+        let source = credentials::Source::from_process_env();
         return FetchError::new(
             FailureKind::Credentials,
-            crate::aws::credentials::failure_line(cred, &source),
+            credentials::failure_line(cred, &source),
         );
     }
     if is_denied(err) {

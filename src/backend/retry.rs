@@ -1,6 +1,6 @@
 //! envseal's own retries (PRODUCT.md §10): every AWS call of a resolution is
 //! retried on throttling and transient errors until the overall deadline
-//! (which `resolve` enforces by dropping everything), not for a fixed count;
+//! (which `pipeline::fetch` enforces by dropping everything), not for a fixed count;
 //! `AWS_MAX_ATTEMPTS` still caps attempts when set. Every attempt has its own
 //! time limit, so that a stalled connection is abandoned (and with it the
 //! connection) and the call tried again on a new one.
@@ -55,13 +55,6 @@ pub const THROTTLE_CAP: Duration = Duration::from_secs(8);
 pub const TRANSIENT_BASE: Duration = Duration::from_millis(200);
 /// The largest backoff after transient errors.
 pub const TRANSIENT_CAP: Duration = Duration::from_secs(5);
-
-/// Default per-attempt time limit (`--attempt-timeout`): AWS answers these
-/// calls in tens of milliseconds, and even an overloaded emulator serving a
-/// fleet answered within ~1 s in the fleet benchmark; 5 s leaves room for a
-/// slow TLS handshake far away while still giving a 30 s deadline several
-/// tries past a dead connection.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How calls are retried.
 #[derive(Debug, Clone)]
@@ -424,7 +417,7 @@ impl Progress {
 
 /// Runs `op` (one attempt: a fresh request each time) until it succeeds,
 /// fails for good, or `AWS_MAX_ATTEMPTS` runs out; the deadline is the
-/// caller's (`resolve` drops this future). `service`/`region` name the
+/// caller's (`pipeline::fetch` drops this future). `service`/`region` name the
 /// throttling [`Gate`]. Without a [`Retrier`] (the SDK retries for itself:
 /// `push`, `pull`, `policy`), one attempt.
 pub async fn send<T, X, F, Fut>(

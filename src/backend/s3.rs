@@ -22,13 +22,16 @@ use futures_util::future::join_all;
 use tracing::{debug, warn};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::client::Aws;
 use super::retry::{self, Retryable, Track, Transient};
-use super::{classify, kms, Fetched, Sink};
-use crate::aws::Aws;
-use crate::document::envelope::{self, ContentAlg, Envelope, EnvelopeError, INSTRUCTION_SUFFIX};
+use super::{classify, kms, Sink};
 use crate::error::{FailureKind, FetchError};
+use crate::plan::Fetched;
 use crate::plan::Request;
 use crate::reference::{Encryption, S3Object};
+use crate::s3ec::{
+    cipher, envelope, sniff, ContentAlg, Envelope, EnvelopeError, INSTRUCTION_SUFFIX,
+};
 
 /// The largest object envelope reads. A secrets document is a few KiB, and
 /// an environment cannot hold more than a few MiB anyway.
@@ -357,13 +360,13 @@ fn decide(
             if envelope::instruction_file_hint(metadata) {
                 return Ok(Decoding::InstructionFile);
             }
-            if envelope::looks_like_encryption_sdk_message(body) {
+            if sniff::looks_like_encryption_sdk_message(body) {
                 return Err(FetchError::new(
                     FailureKind::Unsupported,
                     "the object is an AWS Encryption SDK message (aws-encryption-cli output), which is not supported; store a base64 KMS ciphertext or an S3 Encryption Client object instead",
                 ));
             }
-            Ok(match envelope::kms_ciphertext_candidate(body) {
+            Ok(match sniff::kms_ciphertext_candidate(body) {
                 Some(blob) => Decoding::Kms(blob),
                 // No document and no value is binary, but ciphertext is.
                 None if std::str::from_utf8(body).is_err() => Decoding::PlainUnlessInstructionFile,
@@ -377,7 +380,7 @@ fn decide(
 /// base64 (whitespace ignored) when it is all base64, else the raw bytes.
 fn forced_kms_blob(body: &[u8]) -> Vec<u8> {
     use base64::Engine;
-    if let Some(blob) = envelope::kms_ciphertext_candidate(body) {
+    if let Some(blob) = sniff::kms_ciphertext_candidate(body) {
         return blob;
     }
     let text: Vec<u8> = body
@@ -403,7 +406,7 @@ async fn open_envelope(
     body: &[u8],
     track: &Track<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, FetchError> {
-    let region = env.kms_key_id().as_deref().and_then(kms_arn_region);
+    let region = env.kms_key_id().as_deref().and_then(kms::arn_region);
     let client = aws.kms(region.as_deref())?;
     let data_key = kms::decrypt(
         aws,
@@ -423,22 +426,6 @@ async fn open_envelope(
         );
     }
     Ok(plaintext)
-}
-
-/// The region of a KMS key or alias ARN (`arn:aws:kms:REGION:ACCOUNT:key/…`),
-/// so that an envelope written with a key in another region is unwrapped
-/// there. A key id or `alias/…` says nothing: the configured region is used.
-pub(crate) fn kms_arn_region(key: &str) -> Option<String> {
-    let mut parts = key.splitn(6, ':');
-    let (arn, _partition, service, region) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let valid = arn == "arn"
-        && service == "kms"
-        && !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    valid.then(|| region.to_owned())
 }
 
 fn prefixed(what: &str, mut e: FetchError) -> FetchError {
@@ -467,6 +454,86 @@ fn envelope_error(e: EnvelopeError) -> FetchError {
     FetchError::new(kind, e.to_string())
 }
 
+/// Encrypts `document` as an S3 Encryption Client V2 envelope under a fresh
+/// data key from `kms_key` and uploads it with SSE-KMS under the same key
+/// (for `envseal push`). Returns the KMS key's ARN.
+pub async fn push(
+    aws: &Aws,
+    object: &S3Object,
+    kms_key: &str,
+    document: &[u8],
+) -> Result<String, FetchError> {
+    let context = cipher::encryption_context_for_push(kms_key);
+    let data_key = kms::generate_data_key(aws, kms_key, context).await?;
+    let mut iv = [0u8; 12];
+    getrandom::getrandom(&mut iv).map_err(|e| {
+        FetchError::new(
+            FailureKind::Service,
+            format!("no randomness for the IV: {e}"),
+        )
+    })?;
+    let (body, metadata) =
+        cipher::encrypt_v2(&data_key.key, &data_key.wrapped, kms_key, document, iv);
+    aws.s3()?
+        .put_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body))
+        .set_metadata(Some(metadata.into_iter().collect()))
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+        .ssekms_key_id(&data_key.key_arn)
+        .send()
+        .await
+        .map_err(|e| {
+            let mut e = classify(&e);
+            e.reason = format!("S3 PutObject: {}", e.reason);
+            e
+        })?;
+    Ok(data_key.key_arn)
+}
+
+/// What HeadObject said about one S3 object's server-side encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectKey {
+    /// SSE-KMS under this key (ARN).
+    SseKms(String),
+    /// No SSE-KMS (SSE-S3, or none: e.g. a client-side encryption client
+    /// writing without SSE).
+    NoSseKms,
+    /// HeadObject failed; the reason (no value: HeadObject returns none).
+    Failed(String),
+}
+
+/// HeadObject of every object, concurrently (for `envseal policy
+/// --resolve`): `s3://BUCKET/KEY` and what it says of its SSE-KMS key.
+pub async fn head_objects(
+    aws: &Aws,
+    objects: &[S3Object],
+) -> Result<Vec<(String, ObjectKey)>, FetchError> {
+    let mut heads = Vec::new();
+    if objects.is_empty() {
+        return Ok(heads);
+    }
+    let s3 = aws.s3()?;
+    let answers = join_all(
+        objects
+            .iter()
+            .map(|o| s3.head_object().bucket(&o.bucket).key(&o.key).send()),
+    )
+    .await;
+    for (o, head) in objects.iter().zip(answers) {
+        let key = match head {
+            Ok(h) => match h.ssekms_key_id() {
+                Some(k) if !k.is_empty() => ObjectKey::SseKms(k.to_owned()),
+                _ => ObjectKey::NoSseKms,
+            },
+            Err(e) => ObjectKey::Failed(classify(&e).reason),
+        };
+        heads.push((format!("s3://{}/{}", o.bucket, o.key), key));
+    }
+    Ok(heads)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,7 +557,7 @@ mod tests {
 
     fn pushed_envelope() -> Vec<(String, String)> {
         let (_, metadata) =
-            envelope::encrypt_v2(&[7; 32], &moto_blob(), "alias/app", b"A=1\n", [1; 12]);
+            cipher::encrypt_v2(&[7; 32], &moto_blob(), "alias/app", b"A=1\n", [1; 12]);
         metadata
     }
 
@@ -600,7 +667,7 @@ mod tests {
     /// before `KEY.instruction` has been looked for. Text bodies cost nothing.
     #[test]
     fn binary_bodies_without_a_hint_look_for_an_instruction_file() {
-        let (ciphertext, _) = envelope::encrypt_v2(&[7; 32], &moto_blob(), "k", b"A=1\n", [1; 12]);
+        let (ciphertext, _) = cipher::encrypt_v2(&[7; 32], &moto_blob(), "k", b"A=1\n", [1; 12]);
         assert!(std::str::from_utf8(&ciphertext).is_err());
         for meta in [md(&[]), md(&[("owner", "ops")])] {
             assert_eq!(
@@ -719,7 +786,7 @@ mod tests {
     fn tampered_body_is_refused_by_the_envelope() {
         let key = [9u8; 32];
         let (mut body, meta) =
-            envelope::encrypt_v2(&key, &moto_blob(), "k", b"SECRET=hunter2\n", [3; 12]);
+            cipher::encrypt_v2(&key, &moto_blob(), "k", b"SECRET=hunter2\n", [3; 12]);
         let Decoding::Envelope(env) = decide(Encryption::Auto, &meta, &body).unwrap() else {
             panic!()
         };
@@ -728,22 +795,6 @@ mod tests {
         let e = envelope_error(env.decrypt(&key, &body).unwrap_err());
         assert_eq!(e.kind, FailureKind::Decrypt);
         assert!(!e.reason.contains("hunter2"));
-    }
-
-    #[test]
-    fn region_from_kms_arns_only() {
-        assert_eq!(
-            kms_arn_region("arn:aws:kms:eu-west-1:123456789012:key/abcd").as_deref(),
-            Some("eu-west-1")
-        );
-        assert_eq!(
-            kms_arn_region("arn:aws-cn:kms:cn-north-1:123:alias/app").as_deref(),
-            Some("cn-north-1")
-        );
-        assert_eq!(kms_arn_region("alias/app"), None);
-        assert_eq!(kms_arn_region("da7276fb-f23e-4b50-a494-d0411daccaff"), None);
-        assert_eq!(kms_arn_region("arn:aws:s3:::bucket"), None);
-        assert_eq!(kms_arn_region("arn:aws:kms::123:key/x"), None);
     }
 
     #[test]

@@ -11,10 +11,11 @@ use futures_util::future::join_all;
 use tracing::{debug, info};
 use zeroize::Zeroizing;
 
+use super::client::Aws;
 use super::retry::{self, Track};
-use super::{Fetched, Sink};
-use crate::aws::Aws;
+use super::Sink;
 use crate::error::{FailureKind, FetchError};
+use crate::plan::Fetched;
 use crate::plan::{batches, Request};
 use crate::reference::SecretVersion;
 use crate::secret::Secret;

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use tracing::{debug, info};
 
+use super::client::Aws;
 use super::retry::{self, Track};
-use super::{Fetched, Sink};
-use crate::aws::Aws;
+use super::Sink;
 use crate::error::{FailureKind, FetchError};
+use crate::plan::Fetched;
 use crate::plan::{batches, Request};
 use crate::reference::SsmParam;
 use crate::secret::Secret;

@@ -1,12 +1,11 @@
-//! Decoded documents: the bytes of an S3 object (or a JSON secret) turned into
-//! ordered `(key, value)` pairs, plus S3 Encryption Client envelope handling.
+//! Decoded documents: the plaintext of an S3 object (or a JSON secret) turned
+//! into ordered `(key, value)` pairs. Decryption is `s3ec/`'s.
 //!
 //! Everything here is pure: no I/O, no AWS. Keys are returned exactly as
 //! written (renaming to environment variable names happens elsewhere). Errors
 //! carry line numbers, key names and reasons, never a value or a line's text.
 
 pub mod dotenv;
-pub mod envelope;
 pub mod json;
 
 use std::fmt;

@@ -30,10 +30,9 @@ impl EnvBlock {
                 Ok(c) => out.push(c),
                 Err(e) => {
                     e.into_vec().zeroize();
-                    return Err(Error::Other(format!(
-                        "variable {} contains a NUL byte",
-                        name.to_string_lossy()
-                    )));
+                    return Err(Error::NulInVariable {
+                        variable: name.to_string_lossy().into_owned(),
+                    });
                 }
             }
         }
@@ -217,14 +216,14 @@ mod tests {
     #[test]
     fn e2big_reason_names_sizes_never_values() {
         let secret = "s".repeat(MAX_ARG_STRLEN + 10);
-        let inherited = crate::environment::split_inherited(vec![
+        let inherited = crate::plan::split_inherited(vec![
             (OsString::from("SMALL"), OsString::from("x")),
             (OsString::from("HUGE"), OsString::from(secret.as_str())),
         ]);
         let outcome = crate::environment::assemble(
             inherited,
             &[],
-            crate::environment::Collision::Override,
+            crate::config::Collision::Override,
             &std::collections::HashMap::new(),
         );
         let env = outcome.into_result().unwrap();

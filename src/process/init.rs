@@ -39,14 +39,18 @@ pub fn run(command: &[OsString], env: ChildEnv, options: Options) -> Result<i32,
     let all = SigSet::all();
     let original = all
         .thread_swap_mask(SigmaskHow::SIG_BLOCK)
-        .map_err(|e| Error::Other(format!("--init: cannot block signals: {e}")))?;
+        .map_err(|e| Error::Supervisor {
+            action: "block signals",
+            reason: e.to_string(),
+        })?;
     let signals = match SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {
             let _ = original.thread_set_mask();
-            return Err(Error::Other(format!(
-                "--init: cannot create a signalfd: {e}"
-            )));
+            return Err(Error::Supervisor {
+                action: "create a signalfd",
+                reason: e.to_string(),
+            });
         }
     };
     become_subreaper();
@@ -55,7 +59,10 @@ pub fn run(command: &[OsString], env: ChildEnv, options: Options) -> Result<i32,
     let child = match unsafe { unistd::fork() } {
         Err(e) => {
             let _ = original.thread_set_mask();
-            return Err(Error::Other(format!("--init: cannot fork: {e}")));
+            return Err(Error::Supervisor {
+                action: "fork",
+                reason: e.to_string(),
+            });
         }
         Ok(ForkResult::Child) => {
             drop(signals);
@@ -124,9 +131,10 @@ fn supervise(child: Pid, signals: &SignalFd, options: Options) -> Result<i32, Er
             Ok(Some(info)) => info.ssi_signo as i32,
             Ok(None) | Err(Errno::EINTR) => continue,
             Err(e) => {
-                return Err(Error::Other(format!(
-                "--init: cannot read signals ({e}); the application (pid {child}) is left running"
-            )))
+                return Err(Error::SignalsLost {
+                    pid: child.as_raw(),
+                    reason: e.to_string(),
+                })
             }
         };
         if signo != libc::SIGCHLD {

@@ -3,4 +3,3 @@
 
 pub mod exec;
 pub mod init;
-pub mod install;

@@ -52,9 +52,8 @@ impl Anchors {
 /// The HTTPS client: rustls with the ring provider and the chosen anchors.
 /// When a named bundle cannot be used, every request fails with the reason
 /// (fail closed: no fallback to other roots).
-pub fn http_client() -> SharedHttpClient {
-    let anchors = Anchors::choose(|name| std::env::var_os(name));
-    match trust_store(&anchors) {
+pub fn http_client(anchors: &Anchors) -> SharedHttpClient {
+    match trust_store(anchors) {
         Ok(store) => {
             let context = TlsContext::builder()
                 .with_trust_store(store)

@@ -1,6 +1,6 @@
 //! The AWS SDK configuration, loaded once and only when there is something to
 //! fetch, and one client per service and region, reused by every request so
-//! that connections are shared.
+//! that connections are shared; the one HTTPS connector they all use.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,26 +14,28 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::backend::retry::{Policy, Retrier};
+use super::retry::{Policy, Retrier};
+use super::trust;
+use crate::config::AwsSettings;
 use crate::error::{FailureKind, FetchError};
 
 pub struct Aws {
     base: SdkConfig,
     /// envseal's own retries (resolution); `None`: the SDK's (push, pull, policy).
     retrier: Option<Retrier>,
+    /// `AWS_ENDPOINT_URL_S3` is set: S3 is addressed path-style.
+    s3_endpoint_configured: bool,
     ssm: RefCell<HashMap<Option<String>, aws_sdk_ssm::Client>>,
     secrets: RefCell<HashMap<Option<String>, aws_sdk_secretsmanager::Client>>,
     kms: RefCell<HashMap<Option<String>, aws_sdk_kms::Client>>,
     s3: RefCell<Option<aws_sdk_s3::Client>>,
 }
 
-pub mod credentials;
-pub mod trust;
-
 /// The HTTPS client: rustls with the ring provider, trusting `AWS_CA_BUNDLE`,
 /// else `SSL_CERT_FILE`, else the compiled-in Mozilla roots (see [`trust`]).
-fn http_client() -> SharedHttpClient {
-    SharedHttpClient::new(BuildOnce(trust::http_client()))
+fn http_client(settings: &AwsSettings) -> SharedHttpClient {
+    let anchors = trust::Anchors::choose(|name| settings.variable(name));
+    SharedHttpClient::new(BuildOnce(trust::http_client(&anchors)))
 }
 
 /// The SDK's HTTPS client, minus its warm-up: for every client built from a
@@ -106,10 +108,10 @@ impl Aws {
     /// container and instance credentials; `AWS_ENDPOINT_URL[_<SERVICE>]`,
     /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` (standard by default). Calls
     /// are retried by the SDK ([`DEFAULT_MAX_ATTEMPTS`] unless configured).
-    pub async fn load() -> Aws {
-        let base = Aws::load_base().await;
-        let base = with_default_attempts(base, std::env::var_os("AWS_MAX_ATTEMPTS").is_some());
-        Aws::with(base, None)
+    pub async fn load(settings: &AwsSettings) -> Aws {
+        let base = Aws::load_base(settings).await;
+        let base = with_default_attempts(base, settings.max_attempts_configured);
+        Aws::with(base, None, settings)
     }
 
     /// The same configuration for a resolution: the SDK does not retry;
@@ -117,10 +119,12 @@ impl Aws {
     /// attempt limited to `attempt_timeout`; `AWS_MAX_ATTEMPTS` or a
     /// profile's `max_attempts` still caps attempts; `AWS_RETRY_MODE` has no
     /// effect). Credential providers keep their own retries.
-    pub async fn load_for_resolution(attempt_timeout: std::time::Duration) -> Aws {
-        let base = Aws::load_base().await;
-        let max_attempts =
-            configured_max_attempts(&base, std::env::var_os("AWS_MAX_ATTEMPTS").is_some());
+    pub async fn load_for_resolution(
+        attempt_timeout: std::time::Duration,
+        settings: &AwsSettings,
+    ) -> Aws {
+        let base = Aws::load_base(settings).await;
+        let max_attempts = configured_max_attempts(&base, settings.max_attempts_configured);
         let base = base
             .into_builder()
             .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
@@ -129,20 +133,21 @@ impl Aws {
             attempt_timeout,
             max_attempts,
         };
-        Aws::with(base, Some(Retrier::new(policy)))
+        Aws::with(base, Some(Retrier::new(policy)), settings)
     }
 
-    async fn load_base() -> SdkConfig {
+    async fn load_base(settings: &AwsSettings) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http_client())
+            .http_client(http_client(settings))
             .load()
             .await
     }
 
-    fn with(base: SdkConfig, retrier: Option<Retrier>) -> Aws {
+    fn with(base: SdkConfig, retrier: Option<Retrier>, settings: &AwsSettings) -> Aws {
         Aws {
             base,
             retrier,
+            s3_endpoint_configured: settings.s3_endpoint_configured,
             ssm: RefCell::default(),
             secrets: RefCell::default(),
             kms: RefCell::default(),
@@ -155,7 +160,7 @@ impl Aws {
         &self.base
     }
 
-    /// envseal's retries, for [`crate::backend::retry::send`].
+    /// envseal's retries, for [`super::retry::send`].
     pub fn retrier(&self) -> Option<&Retrier> {
         self.retrier.as_ref()
     }
@@ -227,9 +232,7 @@ impl Aws {
             // A configured endpoint (moto, MinIO, LocalStack, a VPC endpoint
             // URL) is addressed path-style: virtual-host style would need
             // `BUCKET.host` to resolve.
-            let s3_endpoint =
-                std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
-            if self.base.endpoint_url().is_some() || s3_endpoint {
+            if self.base.endpoint_url().is_some() || self.s3_endpoint_configured {
                 b = b.force_path_style(true);
             }
             aws_sdk_s3::Client::from_conf(b.build())

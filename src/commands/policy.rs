@@ -9,10 +9,14 @@ use std::ffi::OsString;
 use serde_json::{json, Value};
 use tracing::warn;
 
-use crate::config::{Config, Flags};
-use crate::environment::{requests, split_inherited, SourceSpec, VarRef};
+use crate::backend::client::Aws;
+use crate::backend::s3::ObjectKey;
+use crate::backend::{s3, sts};
+use crate::cli::PolicyArgs;
+use crate::config::{AwsSettings, Config};
 use crate::error::Error;
-use crate::plan::{Plan, Request};
+use crate::pipeline;
+use crate::plan::{requests, split_inherited, Plan, Request, SourceSpec, VarRef};
 use crate::reference::{Bundle, Target};
 
 /// Sids of statements envseal works without (it falls back or they apply only
@@ -273,19 +277,15 @@ pub fn document(
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-fn env_value(env: &[(OsString, OsString)], name: &str) -> Option<String> {
-    env.iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .and_then(|(_, v)| v.to_str().map(str::to_owned))
-        .filter(|v| !v.is_empty())
-}
-
-pub fn print(flags: &Flags, env: Vec<(OsString, OsString)>, resolve: bool) -> Result<i32, Error> {
-    let (level, format) = Config::logging(flags, &env)?;
-    crate::init_logging(level, format);
-    let config = Config::new(flags, &env)?;
-    let region = env_value(&env, "AWS_REGION").or_else(|| env_value(&env, "AWS_DEFAULT_REGION"));
+/// Prints the policy for the configured references (`--resolve`: with the
+/// account and KMS keys looked up).
+pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error> {
+    let flags = args.common.flags(false);
+    let resolve = args.resolve;
+    let (level, format) = Config::logging(&flags, &env)?;
+    crate::log::init(level, format);
+    let config = Config::new(&flags, &env)?;
+    let region = config.aws.region.clone();
     let inherited = split_inherited(env);
     if !inherited.failures.is_empty() {
         return Err(Error::Resolution(inherited.failures));
@@ -300,12 +300,14 @@ pub fn print(flags: &Flags, env: Vec<(OsString, OsString)>, resolve: bool) -> Re
     let mut kms_keys = BTreeSet::new();
     if resolve && !requests.is_empty() {
         let plan = Plan::new(&requests);
-        let (account, heads) = lookup(&plan, config.timeout)?;
+        let (account, heads) = lookup(&plan, config.timeout, &config.aws)?;
         scope.account = account;
         kms_keys = narrowed_kms_keys(&heads);
     }
     let doc = document(&requests, &optional, &scope, &kms_keys);
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::PolicyJson {
+        reason: e.to_string(),
+    })?;
     println!("{text}");
     Ok(0)
 }
@@ -330,18 +332,6 @@ fn optional_objects(refs: &[VarRef], sources: &[SourceSpec]) -> OptionalObjects 
         .chain(from_sources)
         .map(|o| (o.bucket.clone(), o.key.clone()))
         .collect()
-}
-
-/// What HeadObject said about one S3 object's server-side encryption.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ObjectKey {
-    /// SSE-KMS under this key (ARN).
-    SseKms(String),
-    /// No SSE-KMS (SSE-S3, or none: e.g. a client-side encryption client
-    /// writing without SSE).
-    NoSseKms,
-    /// HeadObject failed; the reason (no value: HeadObject returns none).
-    Failed(String),
 }
 
 /// The keys `kms:Decrypt` can be narrowed to: the SSE-KMS keys of the S3
@@ -388,44 +378,21 @@ pub fn narrowed_kms_keys(heads: &[(String, ObjectKey)]) -> BTreeSet<String> {
 fn lookup(
     plan: &Plan,
     timeout: std::time::Duration,
+    settings: &AwsSettings,
 ) -> Result<(String, Vec<(String, ObjectKey)>), Error> {
-    let runtime = crate::resolve::runtime().map_err(|e| Error::Other(e.reason))?;
-    runtime.block_on(async {
-        tokio::time::timeout(timeout, async {
-            let aws = crate::aws::Aws::load().await;
-            let sts = aws_sdk_sts::Client::new(aws.base());
-            let identity = sts.get_caller_identity().send().await.map_err(|e| {
-                Error::Other(format!(
-                    "sts:GetCallerIdentity failed: {}",
-                    crate::backend::classify(&e)
-                ))
-            })?;
-            let account = identity.account().unwrap_or("*").to_owned();
-            let mut heads = Vec::new();
-            if !plan.s3_objects.is_empty() {
-                let s3 = aws.s3().map_err(|e| Error::Other(e.reason))?;
-                let answers = futures_util::future::join_all(
-                    plan.s3_objects
-                        .iter()
-                        .map(|o| s3.head_object().bucket(&o.bucket).key(&o.key).send()),
-                )
-                .await;
-                for (o, head) in plan.s3_objects.iter().zip(answers) {
-                    let key = match head {
-                        Ok(h) => match h.ssekms_key_id() {
-                            Some(k) if !k.is_empty() => ObjectKey::SseKms(k.to_owned()),
-                            _ => ObjectKey::NoSseKms,
-                        },
-                        Err(e) => ObjectKey::Failed(crate::backend::classify(&e).reason),
-                    };
-                    heads.push((format!("s3://{}/{}", o.bucket, o.key), key));
-                }
-            }
-            Ok((account, heads))
-        })
-        .await
-        .map_err(|_| Error::Other("--resolve lookups did not finish within the deadline".into()))?
+    let unavailable = |e: crate::error::FetchError| Error::AwsUnavailable { reason: e.reason };
+    pipeline::with_deadline(timeout, async {
+        let aws = Aws::load(settings).await;
+        let account = sts::caller_account(&aws)
+            .await
+            .map_err(|failure| Error::CallerIdentity { failure })?;
+        let heads = s3::head_objects(&aws, &plan.s3_objects)
+            .await
+            .map_err(unavailable)?;
+        Ok((account, heads))
     })
+    .map_err(unavailable)?
+    .ok_or(Error::LookupDeadline)?
 }
 
 #[cfg(test)]
@@ -698,7 +665,6 @@ mod tests {
 
     #[test]
     fn optional_objects_come_from_optional_references_and_sources() {
-        use crate::environment::split_inherited;
         let env: Vec<(OsString, OsString)> = [
             ("A", "s3://bkt-one/opt.env?optional"),
             ("B", "s3://bkt-one/req.env"),

@@ -1,32 +1,15 @@
-//! What `check` and `export` print. `check` never prints a value; `export` is
-//! the one command that does.
+//! `envseal export`: the one command that prints values, as shell `export`
+//! lines, a dotenv file or JSON.
 
 use std::ffi::OsString;
-use std::io::Write;
 
 use zeroize::Zeroizing;
 
-use crate::config::Flags;
+use super::write_stdout;
+use crate::cli::ExportArgs;
 use crate::environment::ChildEnv;
 use crate::error::Error;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckFormat {
-    Text,
-    Json,
-}
-
-impl CheckFormat {
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        match s {
-            "text" => Ok(CheckFormat::Text),
-            "json" => Ok(CheckFormat::Json),
-            _ => Err(Error::Config(format!(
-                "check format {s:?} is not one of text, json"
-            ))),
-        }
-    }
-}
+use crate::pipeline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -45,73 +28,6 @@ impl ExportFormat {
                 "export format {s:?} is not one of shell, dotenv, json"
             ))),
         }
-    }
-}
-
-fn write_out(text: &str) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .map_err(|e| Error::Other(format!("cannot write to stdout: {e}")))
-}
-
-/// Resolves exactly as `exec` would and prints one line per variable.
-pub fn check(
-    flags: &Flags,
-    env: Vec<(OsString, OsString)>,
-    format: CheckFormat,
-) -> Result<i32, Error> {
-    let (_config, outcome) = crate::resolve_all(flags, env)?;
-    let mut rows: Vec<serde_json::Value> = Vec::new();
-    for (name, value, reference) in outcome.env.resolved() {
-        rows.push(serde_json::json!({
-            "name": name, "reference": reference, "status": "ok",
-            "length": value.len(), "sha256": value.fingerprint(),
-        }));
-    }
-    for (name, reference) in &outcome.skipped {
-        rows.push(serde_json::json!({
-            "name": name, "reference": reference, "status": "skipped",
-            "reason": "not found (optional)",
-        }));
-    }
-    for f in &outcome.failures {
-        rows.push(serde_json::json!({
-            "name": f.variable, "reference": f.reference, "status": "failed",
-            "kind": f.kind.as_str(), "reason": f.reason,
-        }));
-    }
-    let text = match format {
-        CheckFormat::Json => format!("{}\n", serde_json::Value::Array(rows)),
-        CheckFormat::Text => {
-            let mut s = String::new();
-            for row in &rows {
-                let get = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or("");
-                match get("status") {
-                    "ok" => s.push_str(&format!(
-                        "{}\t{}\tok\tlength={}\tsha256={}\n",
-                        get("name"),
-                        get("reference"),
-                        row["length"],
-                        get("sha256")
-                    )),
-                    status => s.push_str(&format!(
-                        "{}\t{}\t{}\t{}\n",
-                        get("name"),
-                        get("reference"),
-                        status,
-                        get("reason")
-                    )),
-                }
-            }
-            s
-        }
-    };
-    write_out(&text)?;
-    if outcome.failures.is_empty() {
-        Ok(0)
-    } else {
-        Err(Error::Resolution(outcome.failures))
     }
 }
 
@@ -181,11 +97,10 @@ fn check_names<'a>(
     if bad.is_empty() {
         return Ok(());
     }
-    Err(Error::Other(format!(
-        "export --format {label}: variable name(s) {} not of the form [A-Za-z_][A-Za-z0-9_]*; \
-         nothing was printed (rename the variable, or use --format json)",
-        bad.join(", ")
-    )))
+    Err(Error::UnportableNames {
+        format: label,
+        names: bad,
+    })
 }
 
 /// One `export NAME='value'` line. `name` must be portable.
@@ -204,7 +119,19 @@ fn dotenv_line(name: &str, value: &str) -> Zeroizing<String> {
     ))
 }
 
-pub fn export(env: &ChildEnv, format: ExportFormat) -> Result<(), Error> {
+/// Resolves exactly as `exec` would and prints the variables in `--format`.
+pub fn run(args: &ExportArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error> {
+    let flags = args.common.flags(false);
+    let format = ExportFormat::parse(&args.format)?;
+    let child = pipeline::resolve(&flags, env)?
+        .1
+        .into_result()
+        .map_err(Error::Resolution)?;
+    export(&child, format)?;
+    Ok(0)
+}
+
+fn export(env: &ChildEnv, format: ExportFormat) -> Result<(), Error> {
     check_names(env.resolved().map(|(name, _, _)| name), format)?;
     let mut text = Zeroizing::new(String::new());
     match format {
@@ -238,7 +165,7 @@ pub fn export(env: &ChildEnv, format: ExportFormat) -> Result<(), Error> {
             }
         }
     }
-    write_out(&text)
+    write_stdout(text.as_bytes())
 }
 
 #[cfg(test)]

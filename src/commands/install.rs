@@ -11,18 +11,22 @@ use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::cli::InstallArgs;
 use crate::error::Error;
 
 /// The file name used when DEST is a directory.
 pub const FILE_NAME: &str = "envseal";
 
+pub fn run(args: &InstallArgs) -> Result<i32, Error> {
+    install(&args.dest)
+}
+
 pub fn install(dest: &OsString) -> Result<i32, Error> {
     let target = target_path(Path::new(dest));
-    let fail = |what: &str, e: io::Error| {
-        Error::Other(format!(
-            "cannot install to {}: {what}: {e}",
-            target.display()
-        ))
+    let fail = |step: &'static str, e: io::Error| Error::Install {
+        dest: target.display().to_string(),
+        step,
+        reason: e.to_string(),
     };
     let mut source = open_self().map_err(|e| fail("cannot open the running executable", e))?;
     let dir = match target.parent() {

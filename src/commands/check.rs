@@ -1,0 +1,86 @@
+//! `envseal check`: resolves exactly as `exec` would and prints one line per
+//! variable (name, reference, status, length, a SHA-256 fingerprint), never a
+//! value.
+
+use std::ffi::OsString;
+
+use super::write_stdout;
+use crate::cli::CheckArgs;
+use crate::error::Error;
+use crate::pipeline;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+impl CheckFormat {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "text" => Ok(CheckFormat::Text),
+            "json" => Ok(CheckFormat::Json),
+            _ => Err(Error::Config(format!(
+                "check format {s:?} is not one of text, json"
+            ))),
+        }
+    }
+}
+
+/// Resolves exactly as `exec` would and prints one line per variable.
+pub fn run(args: &CheckArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error> {
+    let flags = args.common.flags(false);
+    let format = CheckFormat::parse(&args.format)?;
+    let (_config, outcome) = pipeline::resolve(&flags, env)?;
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for (name, value, reference) in outcome.env.resolved() {
+        rows.push(serde_json::json!({
+            "name": name, "reference": reference, "status": "ok",
+            "length": value.len(), "sha256": value.fingerprint(),
+        }));
+    }
+    for (name, reference) in &outcome.skipped {
+        rows.push(serde_json::json!({
+            "name": name, "reference": reference, "status": "skipped",
+            "reason": "not found (optional)",
+        }));
+    }
+    for f in &outcome.failures {
+        rows.push(serde_json::json!({
+            "name": f.variable, "reference": f.reference, "status": "failed",
+            "kind": f.kind.as_str(), "reason": f.reason,
+        }));
+    }
+    let text = match format {
+        CheckFormat::Json => format!("{}\n", serde_json::Value::Array(rows)),
+        CheckFormat::Text => {
+            let mut s = String::new();
+            for row in &rows {
+                let get = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                match get("status") {
+                    "ok" => s.push_str(&format!(
+                        "{}\t{}\tok\tlength={}\tsha256={}\n",
+                        get("name"),
+                        get("reference"),
+                        row["length"],
+                        get("sha256")
+                    )),
+                    status => s.push_str(&format!(
+                        "{}\t{}\t{}\t{}\n",
+                        get("name"),
+                        get("reference"),
+                        status,
+                        get("reason")
+                    )),
+                }
+            }
+            s
+        }
+    };
+    write_stdout(text.as_bytes())?;
+    if outcome.failures.is_empty() {
+        Ok(0)
+    } else {
+        Err(Error::Resolution(outcome.failures))
+    }
+}

@@ -1,0 +1,162 @@
+//! The steps every resolving command shares: configuration → plan → fetch →
+//! assemble ([`resolve`]), and the one way AWS work is run: a current-thread
+//! runtime under one deadline ([`with_deadline`]).
+//!
+//! [`fetch`] waits the splay, loads the AWS configuration (only then, and
+//! only if there is something to fetch), drives every backend concurrently
+//! and enforces the overall deadline; backends retry until then
+//! ([`crate::backend::retry`]). Whatever has not answered when the deadline
+//! passes is reported as timed out, with what its attempts met ("throttled
+//! (ThrottlingException) on all 14 attempts").
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use crate::backend::{self, Sink};
+use crate::config::{self, AwsSettings, Config, FetchOptions, Flags};
+use crate::environment::{self, Outcome};
+use crate::error::{Error, FailureKind, FetchError};
+use crate::plan::{self, Answer, Plan, Request};
+
+/// Configuration, references, fetch, assembly: the child's environment and
+/// every failure. Starts logging first, so that everything after it is logged.
+pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config, Outcome), Error> {
+    let (level, format) = Config::logging(flags, &env)?;
+    crate::log::init(level, format);
+    let config = match Config::new(flags, &env) {
+        // Malformed sources: list the malformed per-variable references of
+        // the same run with them, so that one run names every mistake.
+        Err(Error::Resolution(mut failures)) => {
+            failures.extend(plan::split_inherited(env).failures);
+            return Err(Error::Resolution(failures));
+        }
+        other => other?,
+    };
+    let inherited = plan::split_inherited(env);
+    let requests = plan::requests(&inherited.refs, &config.sources);
+    let plan = Plan::new(&requests);
+    tracing::debug!(
+        references = inherited.refs.len(),
+        bundles = config.sources.len(),
+        requests = plan.len(),
+        "planned"
+    );
+    let answers = fetch(&plan, &config.fetch_options(), &config.aws);
+    let outcome = environment::assemble(inherited, &config.sources, config.collision, &answers);
+    Ok((config, outcome))
+}
+
+/// Runs a plan: one answer per request, a timeout for whatever did not
+/// answer in time.
+pub fn fetch(plan: &Plan, options: &FetchOptions, aws: &AwsSettings) -> HashMap<Request, Answer> {
+    if plan.is_empty() {
+        return HashMap::new();
+    }
+    let deadline = options.deadline;
+    let splay =
+        crate::backend::retry::full_jitter(options.splay, crate::backend::retry::unit_random());
+    if !splay.is_zero() {
+        debug!(splay_ms = splay.as_millis() as u64, "splay");
+        std::thread::sleep(splay);
+    }
+    let started = Instant::now();
+    let sink = Sink::default();
+    let timed_out = match with_deadline(
+        deadline,
+        backend::fetch(plan, options.attempt_timeout, aws, &sink),
+    ) {
+        Ok(finished) => finished.is_none(),
+        Err(err) => {
+            return plan
+                .requests()
+                .into_iter()
+                .map(|r| (r, Err(err.clone())))
+                .collect();
+        }
+    };
+    let (mut answers, progress) = sink.into_inner();
+    for request in plan.requests() {
+        let why = progress.get(&request).and_then(|p| p.describe());
+        answers.entry(request).or_insert_with(|| {
+            let mut reason = if timed_out {
+                deadline_passed(deadline)
+            } else {
+                "no answer".to_owned()
+            };
+            if let Some(why) = why {
+                reason = format!("{reason}: {why}");
+            }
+            Err(FetchError::new(FailureKind::Timeout, reason))
+        });
+    }
+    debug!(
+        requests = plan.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        timed_out,
+        "resolution finished"
+    );
+    answers
+}
+
+/// "no answer within the 30s deadline".
+pub fn deadline_passed(deadline: Duration) -> String {
+    format!(
+        "no answer within the {} deadline",
+        config::format_duration(deadline)
+    )
+}
+
+/// Runs `work` on a current-thread runtime until it finishes (`Some`) or
+/// `deadline` passes (`None`). Every connection is closed before this
+/// returns.
+///
+/// After a timeout, a blocking task may still be running (a DNS lookup on
+/// the resolver's thread pool waits out the resolver's own timeout):
+/// dropping the runtime would wait for it and overrun the deadline, so it is
+/// left behind instead. Nothing is exec'd or forked then, since a timeout
+/// fails the command.
+pub fn with_deadline<T>(
+    deadline: Duration,
+    work: impl Future<Output = T>,
+) -> Result<Option<T>, FetchError> {
+    let runtime = runtime()?;
+    let result = runtime.block_on(async { tokio::time::timeout(deadline, work).await.ok() });
+    if result.is_none() {
+        runtime.shutdown_background();
+    } else {
+        drop(runtime);
+    }
+    Ok(result)
+}
+
+/// `work` under `deadline` (`push`, `pull`): its own result, or a timeout.
+pub fn within<T>(
+    deadline: Duration,
+    work: impl Future<Output = Result<T, FetchError>>,
+) -> Result<T, FetchError> {
+    with_deadline(deadline, work)?.unwrap_or_else(|| {
+        Err(FetchError::new(
+            FailureKind::Timeout,
+            deadline_passed(deadline),
+        ))
+    })
+}
+
+/// The one current-thread runtime that AWS work runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, FetchError> {
+    // A multi-thread runtime was measured (bench/): no faster at 50 ms RTT
+    // (the work between requests is small and sequential), ~1 ms more CPU.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            FetchError::new(
+                FailureKind::Service,
+                format!("cannot start the I/O runtime: {e}"),
+            )
+        })
+}
