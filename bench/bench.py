@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """envseal's startup benchmark (run it through bench/run.sh).
 
-Starts moto and the delay proxy (tests/support/proxy.py), seeds the
+Starts moto and the delay proxy (tests/support/py/proxy.py), seeds the
 workloads, and for each one measures time-to-exec of `/bin/true` (spawn to
 exit, so it includes /bin/true itself, like the baseline row) over N runs
 after a warm-up: median, min, p90, max; API calls per start (counted by the
@@ -32,7 +32,10 @@ import floor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PROXY = os.path.join(ROOT, "tests", "support", "proxy.py")
+# The tests' fault-injecting proxy, shared on purpose: the benchmark's network
+# (delay, request counts, the fleet's shared rate limit) is the same model the
+# fault tests are written against, so a change to it shows in both.
+PROXY = os.path.join(ROOT, "tests", "support", "py", "proxy.py")
 REGION = "us-east-1"
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -403,7 +406,7 @@ def run_all(args, workloads, envseal, static, home):
         "- load average before the run: %s (other work on the machine skews the times; min is the least disturbed)" % LOADAVG,
         "- date: %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "- machine: %d × %s, %s, Linux %s" % (os.cpu_count(), cpu_model(), platform.machine(), platform.release()),
-        "- network: moto %s behind tests/support/proxy.py with %.0f ms each way (RTT %.0f ms)"
+        "- network: moto %s behind tests/support/py/proxy.py with %.0f ms each way (RTT %.0f ms)"
         % (__import__("moto").__version__, args.rtt / 2, args.rtt),
         "- runs: %d after %d warm-up; time = spawn to exit of `/bin/true`; CPU = user+sys of the child; peak RSS = max of 3 extra runs under /usr/bin/time -f %%M"
         % (args.runs, args.warmup),

@@ -5,7 +5,7 @@
                            [--envseal target/release/envseal] [--env NAME=VALUE]...
                            [-- ENVSEAL_ARGS...]
 
-moto (stock) runs behind tests/support/proxy.py, which enforces one token
+moto (stock) runs behind tests/support/py/proxy.py, which enforces one token
 bucket shared by every SSM GetParameter/GetParameters/GetParametersByPath
 request (`--rate` per second, `--burst`; above it the proxy answers
 ThrottlingException, as SSM does above its default 40 requests/s) and one for

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-AWS_PY="$ROOT/tests/support/aws.py"
+AWS_PY="$ROOT/tests/support/py/aws.py"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -26,7 +26,7 @@ fi
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 # ------------------------------------------------------------------ 2. moto
-# moto_server and boto3 (pinned in tests/requirements.txt) go into .venv/;
+# moto_server and boto3 (pinned in tests/support/py/requirements.txt) go into .venv/;
 # the test command (scripts/test) reuses them.
 . "$ROOT/scripts/tools.sh"
 ensure_python_tools

@@ -8,7 +8,7 @@
 //! run that used any other credentials would fail.
 //!
 //! The container endpoint (ECS, EKS Pod Identity) and the IAM Identity
-//! Center portal are `tests/support/credserver.py`, serving credentials that
+//! Center portal are `tests/support/py/credserver.py`, serving credentials that
 //! moto issued. A provider that fails is named in one line, exit 111, and
 //! the application is not started.
 

@@ -1,25 +1,28 @@
-//! Behaviour under network and service faults (issue 7), through the
-//! fault-injecting proxy (`tests/support/proxy.py`) between envseal and moto:
+//! Behaviour under network and service faults, mostly through the
+//! fault-injecting proxy (`tests/support/py/proxy.py`) between envseal and moto:
 //! throttling, 5xx bursts, connection resets, a stalled endpoint, truncated
-//! and corrupted bodies. Every schedule is seeded or counted ("the first N
-//! requests"), so a run is reproducible; the one timing assertion (a stall
-//! fails within the deadline plus one second) has a full second of slack.
+//! and corrupted bodies; and, without the proxy, an endpoint that accepts
+//! connections and never answers and one that refuses them. Every schedule
+//! is seeded or counted ("the first N requests"), so a run is reproducible;
+//! the timing assertions (a stall fails within the deadline plus one second,
+//! a 2 s deadline within 10 s) have at least a full second of slack.
 //!
 //! Retries are envseal's own (`src/backend/retry.rs`): throttling, 5xx,
 //! resets, truncated answers and stalled attempts are retried with jittered
 //! exponential backoff until the deadline, each attempt within
 //! `--attempt-timeout`; tests set `AWS_MAX_ATTEMPTS` where their schedule
-//! needs a failure before the deadline. The fleet-start tests at the end
-//! (issue 14) also cover the failure message at the deadline, calls at the
-//! floor and a small fleet against the proxy's shared rate limit.
+//! needs a failure before the deadline. The fleet-start tests also cover the
+//! failure message at the deadline, calls at the floor and a small fleet
+//! against the proxy's shared rate limit.
 
 mod support;
 
+use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{bytes_arg, bytes_of, run, Moto, Proxy, Run};
+use support::{bytes_arg, bytes_of, envseal_bare, run, Moto, Proxy, Run};
 
 const EXIT_RESOLUTION: i32 = 111;
 const STARTED: &str = "app-started";
@@ -481,7 +484,7 @@ fn a_corrupted_envelope_body_is_a_decryption_failure() {
         .as_str()
         .unwrap()
         .to_owned();
-    let context = envseal::s3ec::cipher::encryption_context_for_push(&key_id);
+    let context = envseal::document::envelope::encryption_context_for_push(&key_id);
     let data_key = moto.call(
         "kms",
         "generate_data_key",
@@ -489,7 +492,7 @@ fn a_corrupted_envelope_body_is_a_decryption_failure() {
     );
     let plaintext_key: [u8; 32] = bytes_of(&data_key["Plaintext"]).try_into().unwrap();
     let wrapped = bytes_of(&data_key["CiphertextBlob"]);
-    let (body, metadata) = envseal::s3ec::cipher::encrypt_v2(
+    let (body, metadata) = envseal::document::envelope::encrypt_v2(
         &plaintext_key,
         &wrapped,
         &key_id,
@@ -612,8 +615,8 @@ fn a_delayed_proxy_is_transparent() {
 }
 
 // ------------------------------------------------------------ fleet start
-// (issue 14, PRODUCT.md §10): retries until the deadline, the attempt time
-// limit, calls at the floor, and a small fleet against a shared rate.
+// PRODUCT.md §10: retries until the deadline, the attempt time limit, calls
+// at the floor, and a small fleet against a shared rate.
 
 /// Seeds `/fleet/pNN` (n SecureStrings) and returns the references.
 fn seed_fleet_parameters(moto: &Moto, n: usize) -> Vec<(String, String)> {
@@ -1023,11 +1026,55 @@ fn a_small_fleet_against_a_shared_rate_starts_without_a_failure() {
     let calls = requests_to(&stats, "AmazonSSM.GetParameters") - throttled;
     assert_eq!(calls, 120, "{stats}");
     // The fleet backed off together instead of hammering the service: the
-    // first wave alone is ~110 throttled answers; with per-call SDK retries
-    // (before issue 14) this fleet drew ~370 (3.1 per call), with the shared
-    // throttle window ~165 (1.4). Not a timing: a count, with a wide margin.
+    // first wave alone is ~110 throttled answers; when envseal left retries to
+    // the SDK (a fixed count per call) this fleet drew ~370 (3.1 per call),
+    // with a throttle window shared by all calls ~165 (1.4). Not a timing: a
+    // count, with a wide margin.
     assert!(
         throttled <= 240,
         "{throttled} throttled answers for 120 calls: {stats}"
     );
+}
+
+// ---------------------------------------- endpoints that never answer
+
+#[test]
+fn stalled_endpoint_fails_closed_within_the_deadline() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let started = Instant::now();
+    let out = run(envseal_bare()
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("SECRET", "ssm:/stalled")
+        .args(["exec", "--timeout", "2s", "--", "sh", "-c", "echo started"]));
+    let elapsed = started.elapsed();
+    out.expect_code(111);
+    assert!(!out.stdout.contains("started"));
+    assert!(
+        out.stderr.contains("SECRET: ssm:/stalled"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("deadline"), "{}", out.stderr);
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    drop(listener);
+}
+
+#[test]
+fn unreachable_endpoint_fails_closed() {
+    let out = run(envseal_bare()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("SECRET", "ssm:/x")
+        .args(["exec", "--timeout", "20s", "--", "sh", "-c", "echo started"]));
+    out.expect_code(111);
+    assert!(!out.stdout.contains("started"));
+    assert!(out.stderr.contains("SECRET: ssm:/x"), "{}", out.stderr);
 }

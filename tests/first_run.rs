@@ -3,6 +3,7 @@
 //! really tried, as the SDK does by default. At the default log level stderr
 //! holds only envseal's own lines, never the SDK's dumps of its response
 //! structs; `--log-level debug` still shows the SDK's detail.
+//! And `--version`, and every command's `--help` with an example.
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{envseal_bare, run_timeout, Run};
+use support::{envseal_bare, run, run_timeout, Run};
 
 const EXIT_RESOLUTION: i32 = 111;
 
@@ -234,5 +235,22 @@ fn other_sdk_warnings_are_one_line_each() {
             .collect();
         assert_eq!(notices.len(), 1, "{what}:\n{}", out.stderr);
         assert!(notices[0].contains("aws_config"), "{what}: {}", notices[0]);
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let out = run(envseal_bare().arg("--version"));
+    out.expect_code(0);
+    assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")));
+    for cmd in [
+        "exec", "check", "export", "policy", "push", "pull", "install",
+    ] {
+        let out = run(envseal_bare().args([cmd, "--help"]));
+        out.expect_code(0);
+        assert!(
+            out.stdout.contains("Example"),
+            "{cmd} --help has an example"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Hostile and malformed input, running the binary (issue 7): every malformed
+//! Hostile and malformed input, running the binary: every malformed
 //! reference form, dotenv and JSON documents with edge cases (BOM, CRLF,
 //! unterminated quotes, duplicate keys, invalid UTF-8, huge lines), bundle
 //! keys that are not valid variable names, values containing NUL, invalid

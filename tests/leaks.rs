@@ -1,4 +1,4 @@
-//! Leak tests (issue 7, PRODUCT.md §8): for every command (exec, check,
+//! Leak tests (PRODUCT.md §8): for every command (exec, check,
 //! export, policy, push, pull) and every backend (SSM, Secrets Manager, S3 —
 //! plain, KMS ciphertext and S3 Encryption Client envelope —, inline KMS),
 //! in success and failure modes, at `ENVSEAL_LOG=trace` in text and JSON:
@@ -10,6 +10,11 @@
 //!   or by the application it starts;
 //! - no value in any traced syscall argument (argv of the `execve`, paths).
 //!
+//! Also each backend's own trace-level logs (SSM, Secrets Manager: no value
+//! in `check`, `exec` or a failing run), and no file created while resolving
+//! every S3 and KMS form (pushed, Python-client instruction file, KMS blob,
+//! inline `kms:`), with the strace classifier's own check.
+//!
 //! Needs `strace` (Debian: `apt-get install -y strace`; `scripts/test` installs it).
 //! `envseal install` is left out: writing its own binary is its purpose.
 
@@ -20,7 +25,11 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
-use support::{bytes_arg, bytes_of, run, run_with_stdin, Moto, Proxy, Run};
+use support::s3::{kms_encrypt, push, put_object, s3ec_put, setup, temp_dir, ALIAS};
+use support::{
+    bytes_arg, bytes_of, create_secrets, failure_reason, put_secret_value, run, run_with_stdin,
+    seed_ssm, with_vars, Moto, Proxy, Run,
+};
 
 const EXIT_RESOLUTION: i32 = 111;
 
@@ -82,14 +91,14 @@ fn lab() -> Lab {
     let s3_kms_body = support::b64(&encrypt(&format!("S3_KMS={S3_KMS_VALUE}\n")));
 
     // An S3 Encryption Client V2 object (what `envseal push` writes).
-    let context = envseal::s3ec::cipher::encryption_context_for_push(&key_id);
+    let context = envseal::document::envelope::encryption_context_for_push(&key_id);
     let data_key = moto.call(
         "kms",
         "generate_data_key",
         json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
     );
     let plaintext_key: [u8; 32] = bytes_of(&data_key["Plaintext"]).try_into().unwrap();
-    let (envelope_body, metadata) = envseal::s3ec::cipher::encrypt_v2(
+    let (envelope_body, metadata) = envseal::document::envelope::encrypt_v2(
         &plaintext_key,
         &bytes_of(&data_key["CiphertextBlob"]),
         &key_id,
@@ -536,4 +545,228 @@ fn the_file_system_check_catches_a_write() {
     let _ = std::fs::remove_dir(&target);
     let caught = std::panic::catch_unwind(|| assert_nothing_written("probe", &trace));
     assert!(caught.is_err(), "a mkdir went unnoticed:\n{trace}");
+}
+
+// ------------------------------------- each backend's logs at trace level
+
+#[test]
+fn trace_logging_never_shows_a_value() {
+    let moto = Moto::start();
+    let values = ["tr4ce-s3cret-one", "tr4ce-s3cret-two", "tr4ce-s3cret-three"];
+    seed_ssm(
+        &moto,
+        &[
+            ("/t/one", values[0]),
+            ("/t/bundle/two", values[1]),
+            ("/t/three", values[2]),
+        ],
+    );
+    let out = run(moto
+        .envseal()
+        .env("ENVSEAL_LOG", "trace")
+        .env("ONE", "ssm:/t/one")
+        .env("THREE", "ssm:/t/three:1")
+        .env("MISSING", "ssm:/t/missing")
+        .args(["check", "--from", "ssm:/t/bundle/"]));
+    out.expect_code(111);
+    assert!(
+        out.stderr.len() > 1000,
+        "trace logging is on: {}",
+        out.stderr.len()
+    );
+    for v in values {
+        assert!(!out.stderr.contains(v), "value leaked on stderr");
+        assert!(!out.stdout.contains(v), "value leaked on stdout");
+    }
+    // and a successful exec at trace level
+    let out = run(moto
+        .envseal()
+        .env("ENVSEAL_LOG", "trace")
+        .env("ONE", "ssm:/t/one")
+        .args(["exec", "--from", "ssm:/t/bundle/", "--", "true"]));
+    out.expect_code(0);
+    for v in values {
+        assert!(!out.stderr.contains(v), "value leaked on stderr");
+    }
+}
+
+#[test]
+fn no_secret_value_in_logs_at_trace_level() {
+    let moto = Moto::start();
+    let values = [
+        "trace-json-token-Q7w9",
+        "trace-json-user-Z3x1",
+        "trace-plain-value-M4k8",
+        "trace-binary-value-R2d6",
+        "trace-bundle-value-P5n3",
+        "trace-previous-value-H8j2",
+        "trace-current-value-B6v4",
+        "trace-broken-value-K1f5",
+    ];
+    create_secrets(
+        &moto,
+        &[
+            (
+                "trace/json",
+                json!(format!(
+                    r#"{{"TOKEN": "{}", "USER": "{}"}}"#,
+                    values[0], values[1]
+                )),
+            ),
+            ("trace/plain", json!(values[2])),
+            ("trace/binary", bytes_arg(values[3].as_bytes())),
+            (
+                "trace/bundle",
+                json!(format!(r#"{{"bundle_key": "{}"}}"#, values[4])),
+            ),
+            ("trace/rotated", json!(values[5])),
+            // Not JSON: asking it for a key fails, and must not quote it.
+            ("trace/broken", json!(format!("{{broken {}", values[7]))),
+        ],
+    );
+    put_secret_value(&moto, "trace/rotated", values[6]);
+    let vars = [
+        ("TOKEN", "sm:trace/json#TOKEN"),
+        ("WHOLE", "sm:trace/json"),
+        ("PLAIN", "sm:trace/plain"),
+        ("BINARY", "sm:trace/binary"),
+        ("CURRENT", "sm:trace/rotated"),
+        ("PREVIOUS", "sm:trace/rotated?version-stage=AWSPREVIOUS"),
+        ("ENVSEAL_FROM", "sm:trace/bundle"),
+        ("ENVSEAL_LOG", "trace"),
+    ];
+    let assert_clean = |what: &str, text: &str| {
+        for value in values {
+            assert!(!text.contains(value), "{what} contains {value}:\n{text}");
+        }
+    };
+
+    let mut cmd = with_vars(moto.envseal(), &vars);
+    let out = run(cmd.arg("check"));
+    out.expect_code(0);
+    // Logging really was on at trace level, and everything resolved.
+    assert!(
+        out.stderr.contains("BatchGetSecretValue"),
+        "no debug logging:\n{}",
+        out.stderr
+    );
+    for var in [
+        "TOKEN",
+        "WHOLE",
+        "PLAIN",
+        "BINARY",
+        "CURRENT",
+        "PREVIOUS",
+        "BUNDLE_KEY",
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{var}\t")) && l.contains("\tok\t")),
+            "{var} not ok:\n{}",
+            out.stdout
+        );
+    }
+    assert_clean("check stdout", &out.stdout);
+    assert_clean("check stderr", &out.stderr);
+
+    // exec: the application gets the values; stderr still has none.
+    let mut cmd = with_vars(moto.envseal(), &vars);
+    let out = run(cmd.args(["exec", "--", "/usr/bin/env"]));
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env["TOKEN"], values[0]);
+    assert_eq!(env["BINARY"], values[3]);
+    assert_eq!(env["BUNDLE_KEY"], values[4]);
+    assert_eq!(env["PREVIOUS"], values[5]);
+    assert!(!env.contains_key("ENVSEAL_LOG"));
+    assert_clean("exec stderr", &out.stderr);
+
+    // A failing run at trace level: the malformed secret is not quoted.
+    let mut cmd = with_vars(moto.envseal(), &vars);
+    cmd.env("BROKEN", "sm:trace/broken#KEY");
+    let out = run(cmd.arg("check"));
+    out.expect_code(EXIT_RESOLUTION);
+    failure_reason(&out.stderr, "BROKEN", "sm:trace/broken#KEY");
+    assert_clean("failing check stdout", &out.stdout);
+    assert_clean("failing check stderr", &out.stderr);
+}
+
+// ------------------------- no file written while resolving S3 and KMS
+
+#[test]
+fn strace_classifier_sees_write_mode_opens() {
+    let trace = "\
+101 openat(AT_FDCWD, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC) = 3
+101 openat(AT_FDCWD, \"/tmp/x\", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 4
+102 open(\"/dev/null\", O_RDWR) = 5
+102 rename(\"/a\", \"/b\") = 0
+102 +++ exited with 0 +++";
+    assert_eq!(support::write_mode_calls(trace).len(), 3);
+}
+
+#[test]
+fn no_file_is_created_while_resolving() {
+    let strace = ["/usr/bin/strace", "/bin/strace"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| {
+            panic!("strace not found: apt-get install -y strace (scripts/test does)")
+        });
+    let moto = Moto::start();
+    let (key_id, _) = setup(&moto);
+    push(&moto, "s3://cfg-bucket/pushed.env", ALIAS, b"PUSHED=p-1\n");
+    s3ec_put(
+        &moto,
+        "py/v3.env",
+        "v3",
+        b"PY=p-2\n",
+        json!({"layout": "instruction"}),
+    );
+    let blob = kms_encrypt(&moto, &key_id, br#"{"blog": "p-3"}"#);
+    put_object(&moto, "blog.b64", support::b64(&blob).as_bytes(), json!({}));
+    let inline = support::b64(&kms_encrypt(&moto, &key_id, b"p-4"));
+
+    let dir = temp_dir("strace");
+    let log = dir.join("trace.log");
+    let envseal = moto.envseal();
+    let mut cmd = Command::new(strace);
+    cmd.env_clear();
+    for (k, v) in envseal.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("INLINE", format!("kms:{inline}"))
+        .args(["-f", "-e"])
+        .arg(format!("trace={}", support::FILE_SYSCALLS))
+        .arg("-o")
+        .arg(&log)
+        .arg(envseal.get_program())
+        .args([
+            "exec",
+            "--from",
+            "s3://cfg-bucket/pushed.env,s3://cfg-bucket/py/v3.env,s3://cfg-bucket/blog.b64",
+            "--",
+            "/usr/bin/env",
+        ]);
+    let out = run(&mut cmd);
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env["PUSHED"], "p-1");
+    assert_eq!(env["PY"], "p-2");
+    assert_eq!(env["BLOG"], "p-3");
+    assert_eq!(env["INLINE"], "p-4");
+    let trace = std::fs::read_to_string(&log).expect("strace wrote its log");
+    assert!(
+        trace.contains("openat("),
+        "strace saw no openat at all: is ptrace allowed?\n{trace}"
+    );
+    let writes = support::write_mode_calls(&trace);
+    assert!(
+        writes.is_empty(),
+        "files opened for writing, created, renamed or linked:\n{}",
+        writes.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

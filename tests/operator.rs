@@ -1,20 +1,20 @@
-//! Operator commands against moto: check, export, policy.
+//! The operator commands against moto: `check` (fingerprints, never
+//! values), `export` (shell, JSON and dotenv that round-trip hostile values),
+//! `policy` (sufficient, each statement needed, narrowed with `--resolve`),
+//! and `push`/`pull` (what push writes, what pull prints, and AWS's Python
+//! S3 Encryption Client reading what push wrote).
 
 mod support;
 
 use serde_json::{json, Value};
-use support::{run, run_with_stdin, Moto};
+use support::s3::{
+    get_raw, kms_key_and_bucket, pull, push, s3ec, s3ec_put, setup, temp_dir, ALIAS, BUCKET,
+    GREETING_APP,
+};
+use support::{bytes_of, run, run_with_stdin, seed_ssm, Moto};
 
-fn seed_ssm(moto: &Moto, params: &[(&str, &str)]) {
-    let ops: Vec<Value> = params
-        .iter()
-        .map(|(n, v)| {
-            json!({"service": "ssm", "method": "put_parameter",
-                   "args": {"Name": n, "Value": v, "Type": "SecureString"}})
-        })
-        .collect();
-    moto.calls(Value::Array(ops));
-}
+/// Exit code of a resolution failure (src/error.rs).
+const EXIT_RESOLUTION: i32 = 111;
 
 #[test]
 fn check_lists_fingerprints_and_never_values() {
@@ -164,32 +164,6 @@ fn policy_without(policy: &Value, skip: Option<usize>) -> Value {
         })
         .collect();
     json!({"Version": "2012-10-17", "Statement": statements})
-}
-
-/// A KMS key with `alias` and a bucket; returns the key's (id, ARN).
-fn kms_key_and_bucket(moto: &Moto, alias: &str, bucket: &str) -> (String, String) {
-    let r = moto.calls(json!([
-        {"service": "kms", "method": "create_key", "args": {"Description": "envseal operator tests"}},
-        {"service": "s3", "method": "create_bucket", "args": {"Bucket": bucket}},
-    ]));
-    let id = r[0]["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
-    let arn = r[0]["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
-    moto.call(
-        "kms",
-        "create_alias",
-        json!({"AliasName": alias, "TargetKeyId": id}),
-    );
-    (id, arn)
-}
-
-/// `envseal push TARGET --kms-key KEY` with `document` on stdin: the V2
-/// envelope under KEY, uploaded with SSE-KMS under KEY.
-fn push(moto: &Moto, target: &str, kms_key: &str, document: &[u8]) {
-    run_with_stdin(
-        moto.envseal().args(["push", target, "--kms-key", kms_key]),
-        document,
-    )
-    .expect_code(0);
 }
 
 #[test]
@@ -544,4 +518,135 @@ fn optional_s3_objects_get_list_bucket_narrowed_to_their_keys() {
         }
         other => panic!("unexpected answer for the missing key ({other:?}): {answer:?}"),
     }
+}
+
+#[test]
+fn push_then_pull_exec_and_the_python_client_reads_it() {
+    let moto = Moto::start();
+    let (key_id, key_arn) = setup(&moto);
+    let document = b"NAME=ruan\nSURNAME=bekker\nJOB_TITLE=\"devops engineer\"\n";
+
+    // From stdin, with the alias.
+    let out = push(&moto, "s3://cfg-bucket/app/prod.env", ALIAS, document);
+    assert!(
+        out.stdout
+            .contains("pushed s3://cfg-bucket/app/prod.env (3 keys"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("ruan"), "{}", out.stdout);
+    // From a file, with the key id.
+    let dir = temp_dir("push");
+    let file = dir.join("doc.json");
+    std::fs::write(&file, br#"{"token": "tok_file"}"#).unwrap();
+    run(moto.envseal().args([
+        "push",
+        "s3://cfg-bucket/app/file.json",
+        "--kms-key",
+        &key_id,
+        file.to_str().unwrap(),
+    ]))
+    .expect_code(0);
+
+    // What push wrote: the V2 kms+context envelope and SSE-KMS with the key.
+    let head = moto.call(
+        "s3",
+        "head_object",
+        json!({"Bucket": BUCKET, "Key": "app/prod.env"}),
+    );
+    let md = &head["Metadata"];
+    assert_eq!(md["x-amz-wrap-alg"], "kms+context");
+    assert_eq!(md["x-amz-cek-alg"], "AES/GCM/NoPadding");
+    assert_eq!(md["x-amz-tag-len"], "128");
+    let matdesc: Value = serde_json::from_str(md["x-amz-matdesc"].as_str().unwrap()).unwrap();
+    assert_eq!(matdesc, json!({"aws:x-amz-cek-alg": "AES/GCM/NoPadding"}));
+    assert_eq!(head["ServerSideEncryption"], "aws:kms");
+    assert_eq!(head["SSEKMSKeyId"], key_arn.as_str());
+    let (raw, _) = get_raw(&moto, "app/prod.env");
+    assert_eq!(raw.len(), document.len() + 16);
+    assert!(!raw.windows(4).any(|w| w == b"ruan"));
+
+    // pull prints exactly the document; #NAME prints one value.
+    let out = pull(&moto, "s3://cfg-bucket/app/prod.env");
+    out.expect_code(0);
+    assert_eq!(out.stdout.as_bytes(), document);
+    let out = pull(&moto, "s3://cfg-bucket/app/prod.env#JOB_TITLE");
+    out.expect_code(0);
+    assert_eq!(out.stdout, "devops engineer\n");
+    let out = pull(&moto, "s3://cfg-bucket/app/file.json");
+    out.expect_code(0);
+    assert_eq!(out.stdout, r#"{"token": "tok_file"}"#);
+
+    // exec --from after push.
+    let out = run(moto.envseal().args([
+        "exec",
+        "--from",
+        "s3://cfg-bucket/app/prod.env",
+        "--",
+        "sh",
+        "-c",
+        GREETING_APP,
+    ]));
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "Hello, my name is ruan bekker, and I am a devops engineer\n"
+    );
+
+    // AWS's Python S3 Encryption Client reads what push wrote.
+    let r = s3ec(
+        &moto,
+        json!([
+            {"op": "get", "bucket": BUCKET, "key": "app/prod.env", "kms_key_id": ALIAS},
+            {"op": "get", "bucket": BUCKET, "key": "app/file.json", "kms_key_id": key_id},
+        ]),
+    );
+    assert_eq!(bytes_of(&json!({"$b64": r[0]["body_b64"]})), document);
+    assert_eq!(
+        bytes_of(&json!({"$b64": r[1]["body_b64"]})),
+        br#"{"token": "tok_file"}"#
+    );
+
+    // pull reads Python-written objects too (one decode path).
+    s3ec_put(&moto, "py/v3.env", "v3", b"X=from-python\n", json!({}));
+    let out = pull(&moto, "s3://cfg-bucket/py/v3.env");
+    out.expect_code(0);
+    assert_eq!(out.stdout, "X=from-python\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn push_refuses_what_it_cannot_write() {
+    let moto = Moto::start();
+    setup(&moto);
+    // A document that does not parse: nothing is uploaded, the line is not shown.
+    let out = run_with_stdin(
+        moto.envseal()
+            .args(["push", "s3://cfg-bucket/bad.env", "--kms-key", ALIAS]),
+        b"A=1\nsecret-words-here\n",
+    );
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(out.stderr.contains("line 2"), "{}", out.stderr);
+    assert!(!out.stderr.contains("secret-words-here"), "{}", out.stderr);
+    let r = moto.try_call(
+        "s3",
+        "head_object",
+        json!({"Bucket": BUCKET, "Key": "bad.env"}),
+    );
+    assert!(r.is_err(), "the object was uploaded: {r:?}");
+    // An unknown key.
+    let out = run_with_stdin(
+        moto.envseal()
+            .args(["push", "s3://cfg-bucket/x.env", "--kms-key", "alias/nope"]),
+        b"A=1\n",
+    );
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(out.stderr.contains("GenerateDataKey"), "{}", out.stderr);
+    // Not an object URL.
+    let out = run_with_stdin(
+        moto.envseal()
+            .args(["push", "s3://cfg-bucket/x.env#A", "--kms-key", ALIAS]),
+        b"A=1\n",
+    );
+    out.expect_code(EXIT_RESOLUTION);
 }

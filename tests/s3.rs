@@ -1,105 +1,25 @@
-//! The S3 + KMS backend against a real moto (issue 4): `base64(kms.encrypt)`
+//! The S3 and KMS backends against a real moto: `base64(kms.encrypt)`
 //! objects with SSE-KMS, raw KMS blobs, `#NAME` lookups in JSON and dotenv
 //! documents, objects written by AWS's Python S3 Encryption Client (V2, V3,
-//! instruction files), `push`/`pull` round trips that the Python client
-//! reads too, inline `kms:` references, tampering and wrong contexts
-//! (fail closed), missing objects with and without `?optional`, IAM, and no
-//! file created while resolving (strace).
+//! instruction files), inline `kms:` references, tampering and wrong
+//! contexts (fail closed), missing objects with and without `?optional`,
+//! IAM, streamed size limits and one GetObject per object. `push`/`pull`
+//! are in `operator.rs`; "no file created while resolving" in `leaks.rs`.
 
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{bytes_arg, bytes_of, run, run_with_stdin, Moto, Proxy, Run};
+use support::s3::{
+    get_raw, kms_encrypt, pull, push, put_object, s3ec, s3ec_put, setup, ALIAS, BUCKET,
+    GREETING_APP,
+};
+use support::{bytes_of, run, with_vars, Moto, Proxy, Run};
 
 /// Exit code of a resolution failure (src/error.rs).
 const EXIT_RESOLUTION: i32 = 111;
-const BUCKET: &str = "cfg-bucket";
-const ALIAS: &str = "alias/envseal-test";
-/// The Python S3 Encryption Client driver.
-const S3EC_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3ec.py");
-const S3EC_INSTALL_HINT: &str = "run the tests with scripts/test, which installs tests/requirements.txt (amazon-s3-encryption-client-python) into .venv/";
-
-/// A bucket and a KMS key with an alias; returns (key id, key ARN).
-fn setup(moto: &Moto) -> (String, String) {
-    let r = moto.calls(json!([
-        {"service": "kms", "method": "create_key", "args": {"Description": "envseal tests"}},
-        {"service": "s3", "method": "create_bucket", "args": {"Bucket": BUCKET}},
-    ]));
-    let id = r[0]["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
-    let arn = r[0]["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
-    moto.call(
-        "kms",
-        "create_alias",
-        json!({"AliasName": ALIAS, "TargetKeyId": id}),
-    );
-    (id, arn)
-}
-
-/// `kms.encrypt(KeyId, Plaintext)["CiphertextBlob"]`.
-fn kms_encrypt(moto: &Moto, key: &str, plaintext: &[u8]) -> Vec<u8> {
-    let r = moto.call(
-        "kms",
-        "encrypt",
-        json!({"KeyId": key, "Plaintext": bytes_arg(plaintext)}),
-    );
-    bytes_of(&r["CiphertextBlob"])
-}
-
-fn put_object(moto: &Moto, key: &str, body: &[u8], extra: Value) {
-    let mut args = json!({"Bucket": BUCKET, "Key": key, "Body": bytes_arg(body)});
-    if let Value::Object(extra) = extra {
-        args.as_object_mut().unwrap().extend(extra);
-    }
-    moto.call("s3", "put_object", args);
-}
-
-/// (body, user metadata) as S3 returns them.
-fn get_raw(moto: &Moto, key: &str) -> (Vec<u8>, Value) {
-    let r = moto.call("s3", "get_object", json!({"Bucket": BUCKET, "Key": key}));
-    (bytes_of(&r["Body"]), r["Metadata"].clone())
-}
-
-/// Runs tests/support/s3ec.py (the Python S3 Encryption Client).
-fn s3ec(moto: &Moto, ops: Value) -> Vec<Value> {
-    let mut cmd = Command::new("python3");
-    cmd.arg(S3EC_PY).arg(&moto.endpoint);
-    let out = run_with_stdin(&mut cmd, &serde_json::to_vec(&ops).unwrap());
-    assert_eq!(
-        out.code,
-        Some(0),
-        "s3ec.py failed:\n{}{}",
-        out.stderr,
-        if out.stderr.contains("No module named") {
-            format!("\nhint: {S3EC_INSTALL_HINT}")
-        } else {
-            String::new()
-        }
-    );
-    match serde_json::from_str(&out.stdout) {
-        Ok(Value::Array(results)) => results,
-        _ => panic!("s3ec.py printed something else:\n{}", out.stdout),
-    }
-}
-
-fn s3ec_put(moto: &Moto, key: &str, format: &str, body: &[u8], extra: Value) -> Value {
-    let mut op = json!({"op": "put", "bucket": BUCKET, "key": key, "kms_key_id": ALIAS,
-                        "format": format, "body_b64": support::b64(body)});
-    if let Value::Object(extra) = extra {
-        op.as_object_mut().unwrap().extend(extra);
-    }
-    s3ec(moto, json!([op])).remove(0)
-}
-
-fn with_vars(mut cmd: Command, vars: &[(&str, &str)]) -> Command {
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    cmd
-}
 
 /// `envseal export --format json` with these variables and `--from`s.
 fn export_json(
@@ -159,23 +79,8 @@ fn assert_failed(out: &Run, reference: &str, kind: &str, secrets: &[&str]) {
     }
 }
 
-fn push(moto: &Moto, target: &str, kms_key: &str, document: &[u8]) -> Run {
-    let out = run_with_stdin(
-        moto.envseal().args(["push", target, "--kms-key", kms_key]),
-        document,
-    );
-    out.expect_code(0);
-    out
-}
-
-fn pull(moto: &Moto, target: &str) -> Run {
-    run(moto.envseal().args(["pull", target]))
-}
-
 const GREETING_JSON: &str =
     r#"{"name": "ruan", "surname": "bekker", "job_title": "devops engineer"}"#;
-const GREETING_APP: &str = r#"echo "Hello, my name is $NAME $SURNAME, and I am a $JOB_TITLE""#;
-
 #[test]
 fn base64_kms_encrypt_object_with_sse_kms_is_a_bundle() {
     let moto = Moto::start();
@@ -458,137 +363,6 @@ fn python_s3_encryption_client_objects_read() {
         &[],
     );
     assert!(out.stderr.contains("KEY.instruction"), "{}", out.stderr);
-}
-
-#[test]
-fn push_then_pull_exec_and_the_python_client_reads_it() {
-    let moto = Moto::start();
-    let (key_id, key_arn) = setup(&moto);
-    let document = b"NAME=ruan\nSURNAME=bekker\nJOB_TITLE=\"devops engineer\"\n";
-
-    // From stdin, with the alias.
-    let out = push(&moto, "s3://cfg-bucket/app/prod.env", ALIAS, document);
-    assert!(
-        out.stdout
-            .contains("pushed s3://cfg-bucket/app/prod.env (3 keys"),
-        "{}",
-        out.stdout
-    );
-    assert!(!out.stdout.contains("ruan"), "{}", out.stdout);
-    // From a file, with the key id.
-    let dir = temp_dir("push");
-    let file = dir.join("doc.json");
-    std::fs::write(&file, br#"{"token": "tok_file"}"#).unwrap();
-    run(moto.envseal().args([
-        "push",
-        "s3://cfg-bucket/app/file.json",
-        "--kms-key",
-        &key_id,
-        file.to_str().unwrap(),
-    ]))
-    .expect_code(0);
-
-    // What push wrote: the V2 kms+context envelope and SSE-KMS with the key.
-    let head = moto.call(
-        "s3",
-        "head_object",
-        json!({"Bucket": BUCKET, "Key": "app/prod.env"}),
-    );
-    let md = &head["Metadata"];
-    assert_eq!(md["x-amz-wrap-alg"], "kms+context");
-    assert_eq!(md["x-amz-cek-alg"], "AES/GCM/NoPadding");
-    assert_eq!(md["x-amz-tag-len"], "128");
-    let matdesc: Value = serde_json::from_str(md["x-amz-matdesc"].as_str().unwrap()).unwrap();
-    assert_eq!(matdesc, json!({"aws:x-amz-cek-alg": "AES/GCM/NoPadding"}));
-    assert_eq!(head["ServerSideEncryption"], "aws:kms");
-    assert_eq!(head["SSEKMSKeyId"], key_arn.as_str());
-    let (raw, _) = get_raw(&moto, "app/prod.env");
-    assert_eq!(raw.len(), document.len() + 16);
-    assert!(!raw.windows(4).any(|w| w == b"ruan"));
-
-    // pull prints exactly the document; #NAME prints one value.
-    let out = pull(&moto, "s3://cfg-bucket/app/prod.env");
-    out.expect_code(0);
-    assert_eq!(out.stdout.as_bytes(), document);
-    let out = pull(&moto, "s3://cfg-bucket/app/prod.env#JOB_TITLE");
-    out.expect_code(0);
-    assert_eq!(out.stdout, "devops engineer\n");
-    let out = pull(&moto, "s3://cfg-bucket/app/file.json");
-    out.expect_code(0);
-    assert_eq!(out.stdout, r#"{"token": "tok_file"}"#);
-
-    // exec --from after push.
-    let out = run(moto.envseal().args([
-        "exec",
-        "--from",
-        "s3://cfg-bucket/app/prod.env",
-        "--",
-        "sh",
-        "-c",
-        GREETING_APP,
-    ]));
-    out.expect_code(0);
-    assert_eq!(
-        out.stdout,
-        "Hello, my name is ruan bekker, and I am a devops engineer\n"
-    );
-
-    // AWS's Python S3 Encryption Client reads what push wrote.
-    let r = s3ec(
-        &moto,
-        json!([
-            {"op": "get", "bucket": BUCKET, "key": "app/prod.env", "kms_key_id": ALIAS},
-            {"op": "get", "bucket": BUCKET, "key": "app/file.json", "kms_key_id": key_id},
-        ]),
-    );
-    assert_eq!(bytes_of(&json!({"$b64": r[0]["body_b64"]})), document);
-    assert_eq!(
-        bytes_of(&json!({"$b64": r[1]["body_b64"]})),
-        br#"{"token": "tok_file"}"#
-    );
-
-    // pull reads Python-written objects too (one decode path).
-    s3ec_put(&moto, "py/v3.env", "v3", b"X=from-python\n", json!({}));
-    let out = pull(&moto, "s3://cfg-bucket/py/v3.env");
-    out.expect_code(0);
-    assert_eq!(out.stdout, "X=from-python\n");
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[test]
-fn push_refuses_what_it_cannot_write() {
-    let moto = Moto::start();
-    setup(&moto);
-    // A document that does not parse: nothing is uploaded, the line is not shown.
-    let out = run_with_stdin(
-        moto.envseal()
-            .args(["push", "s3://cfg-bucket/bad.env", "--kms-key", ALIAS]),
-        b"A=1\nsecret-words-here\n",
-    );
-    out.expect_code(EXIT_RESOLUTION);
-    assert!(out.stderr.contains("line 2"), "{}", out.stderr);
-    assert!(!out.stderr.contains("secret-words-here"), "{}", out.stderr);
-    let r = moto.try_call(
-        "s3",
-        "head_object",
-        json!({"Bucket": BUCKET, "Key": "bad.env"}),
-    );
-    assert!(r.is_err(), "the object was uploaded: {r:?}");
-    // An unknown key.
-    let out = run_with_stdin(
-        moto.envseal()
-            .args(["push", "s3://cfg-bucket/x.env", "--kms-key", "alias/nope"]),
-        b"A=1\n",
-    );
-    out.expect_code(EXIT_RESOLUTION);
-    assert!(out.stderr.contains("GenerateDataKey"), "{}", out.stderr);
-    // Not an object URL.
-    let out = run_with_stdin(
-        moto.envseal()
-            .args(["push", "s3://cfg-bucket/x.env#A", "--kms-key", ALIAS]),
-        b"A=1\n",
-    );
-    out.expect_code(EXIT_RESOLUTION);
 }
 
 #[test]
@@ -1198,95 +972,4 @@ fn one_get_object_per_distinct_object() {
     );
     assert_eq!(requests_to(&stats, "TrentService.Decrypt"), 1, "{stats}");
     assert!(instruction_requests(&stats).is_empty(), "{stats}");
-}
-
-/// Where the strace output goes (the test's own file, not envseal's).
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "envseal-s3-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[test]
-fn strace_classifier_sees_write_mode_opens() {
-    let trace = "\
-101 openat(AT_FDCWD, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC) = 3
-101 openat(AT_FDCWD, \"/tmp/x\", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 4
-102 open(\"/dev/null\", O_RDWR) = 5
-102 rename(\"/a\", \"/b\") = 0
-102 +++ exited with 0 +++";
-    assert_eq!(support::write_mode_calls(trace).len(), 3);
-}
-
-#[test]
-fn no_file_is_created_while_resolving() {
-    let strace = ["/usr/bin/strace", "/bin/strace"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| {
-            panic!("strace not found: apt-get install -y strace (scripts/test does)")
-        });
-    let moto = Moto::start();
-    let (key_id, _) = setup(&moto);
-    push(&moto, "s3://cfg-bucket/pushed.env", ALIAS, b"PUSHED=p-1\n");
-    s3ec_put(
-        &moto,
-        "py/v3.env",
-        "v3",
-        b"PY=p-2\n",
-        json!({"layout": "instruction"}),
-    );
-    let blob = kms_encrypt(&moto, &key_id, br#"{"blog": "p-3"}"#);
-    put_object(&moto, "blog.b64", support::b64(&blob).as_bytes(), json!({}));
-    let inline = support::b64(&kms_encrypt(&moto, &key_id, b"p-4"));
-
-    let dir = temp_dir("strace");
-    let log = dir.join("trace.log");
-    let envseal = moto.envseal();
-    let mut cmd = Command::new(strace);
-    cmd.env_clear();
-    for (k, v) in envseal.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    cmd.env("INLINE", format!("kms:{inline}"))
-        .args(["-f", "-e"])
-        .arg(format!("trace={}", support::FILE_SYSCALLS))
-        .arg("-o")
-        .arg(&log)
-        .arg(envseal.get_program())
-        .args([
-            "exec",
-            "--from",
-            "s3://cfg-bucket/pushed.env,s3://cfg-bucket/py/v3.env,s3://cfg-bucket/blog.b64",
-            "--",
-            "/usr/bin/env",
-        ]);
-    let out = run(&mut cmd);
-    out.expect_code(0);
-    let env = out.env();
-    assert_eq!(env["PUSHED"], "p-1");
-    assert_eq!(env["PY"], "p-2");
-    assert_eq!(env["BLOG"], "p-3");
-    assert_eq!(env["INLINE"], "p-4");
-    let trace = std::fs::read_to_string(&log).expect("strace wrote its log");
-    assert!(
-        trace.contains("openat("),
-        "strace saw no openat at all: is ptrace allowed?\n{trace}"
-    );
-    let writes = support::write_mode_calls(&trace);
-    assert!(
-        writes.is_empty(),
-        "files opened for writing, created, renamed or linked:\n{}",
-        writes.join("\n")
-    );
-    let _ = std::fs::remove_dir_all(dir);
 }

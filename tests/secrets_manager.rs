@@ -1,7 +1,8 @@
-//! The Secrets Manager backend against a real moto (issue 3): JSON keys, whole
+//! The Secrets Manager backend against a real moto: JSON keys, whole
 //! strings, binary secrets, version stages and ids, the ECS `valueFrom` ARN
 //! syntax, bundles, BatchGetSecretValue batches and its fallback to
-//! GetSecretValue, failures, `?optional`, and no value in any log line.
+//! GetSecretValue, failures and `?optional`. (No value in any log line at
+//! trace level: `leaks.rs`.)
 
 mod support;
 
@@ -9,40 +10,16 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{bytes_arg, run, Moto, Run, ACCOUNT_ID};
+use support::{
+    bytes_arg, create_secrets, failure_reason, put_secret_value, run, with_vars, Moto, Run,
+    ACCOUNT_ID,
+};
 
 /// Exit code of a resolution failure (src/error.rs).
 const EXIT_RESOLUTION: i32 = 111;
 
-/// Creates secrets in one aws.py run; `value` is a SecretString, or bytes
-/// (`{"$b64": …}`) for a SecretBinary. Returns the create_secret responses.
-fn create_secrets(moto: &Moto, secrets: &[(&str, Value)]) -> Vec<Value> {
-    let ops: Vec<Value> = secrets
-        .iter()
-        .map(|(name, value)| {
-            let field = if value.is_string() {
-                "SecretString"
-            } else {
-                "SecretBinary"
-            };
-            json!({"service": "secretsmanager", "method": "create_secret",
-                   "args": {"Name": name, field: value}})
-        })
-        .collect();
-    moto.calls(Value::Array(ops))
-}
-
 fn create_secret(moto: &Moto, name: &str, value: &str) -> Value {
     create_secrets(moto, &[(name, json!(value))]).remove(0)
-}
-
-/// PutSecretValue (a new AWSCURRENT, the old one becomes AWSPREVIOUS).
-fn put_secret_value(moto: &Moto, name: &str, value: &str) -> Value {
-    moto.call(
-        "secretsmanager",
-        "put_secret_value",
-        json!({"SecretId": name, "SecretString": value}),
-    )
 }
 
 fn str_field(response: &Value, field: &str) -> String {
@@ -50,13 +27,6 @@ fn str_field(response: &Value, field: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no {field} in {response}"))
         .to_owned()
-}
-
-fn with_vars(mut cmd: Command, vars: &[(&str, &str)]) -> Command {
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    cmd
 }
 
 /// `envseal exec -- /usr/bin/env` with these variables added.
@@ -69,21 +39,6 @@ fn exec_env(cmd: Command, vars: &[(&str, &str)]) -> Run {
 fn exec_marker(cmd: Command, vars: &[(&str, &str)]) -> Run {
     let mut cmd = with_vars(cmd, vars);
     run(cmd.args(["exec", "--", "sh", "-c", "echo started"]))
-}
-
-/// The reason in the stderr line that reports `variable` with `reference`
-/// (`envseal: VAR: REFERENCE: reason (kind)`). Panics when there is none.
-fn failure_reason(stderr: &str, variable: &str, reference: &str) -> String {
-    let prefix = format!("{variable}: {reference}: ");
-    stderr
-        .lines()
-        .find_map(|line| {
-            line.find(&prefix)
-                .map(|at| line[at + prefix.len()..].to_owned())
-        })
-        .unwrap_or_else(|| {
-            panic!("no failure line for {variable} ({reference}) on stderr:\n{stderr}")
-        })
 }
 
 /// Asserts a failed run that did not start the application.
@@ -641,105 +596,4 @@ fn denied_batch_call_falls_back_to_get_secret_value() {
         let reason = failure_reason(&out.stderr, var, reference);
         assert!(reason.contains("access denied"), "{var}: {reason}");
     }
-}
-
-#[test]
-fn no_secret_value_in_logs_at_trace_level() {
-    let moto = Moto::start();
-    let values = [
-        "trace-json-token-Q7w9",
-        "trace-json-user-Z3x1",
-        "trace-plain-value-M4k8",
-        "trace-binary-value-R2d6",
-        "trace-bundle-value-P5n3",
-        "trace-previous-value-H8j2",
-        "trace-current-value-B6v4",
-        "trace-broken-value-K1f5",
-    ];
-    create_secrets(
-        &moto,
-        &[
-            (
-                "trace/json",
-                json!(format!(
-                    r#"{{"TOKEN": "{}", "USER": "{}"}}"#,
-                    values[0], values[1]
-                )),
-            ),
-            ("trace/plain", json!(values[2])),
-            ("trace/binary", bytes_arg(values[3].as_bytes())),
-            (
-                "trace/bundle",
-                json!(format!(r#"{{"bundle_key": "{}"}}"#, values[4])),
-            ),
-            ("trace/rotated", json!(values[5])),
-            // Not JSON: asking it for a key fails, and must not quote it.
-            ("trace/broken", json!(format!("{{broken {}", values[7]))),
-        ],
-    );
-    put_secret_value(&moto, "trace/rotated", values[6]);
-    let vars = [
-        ("TOKEN", "sm:trace/json#TOKEN"),
-        ("WHOLE", "sm:trace/json"),
-        ("PLAIN", "sm:trace/plain"),
-        ("BINARY", "sm:trace/binary"),
-        ("CURRENT", "sm:trace/rotated"),
-        ("PREVIOUS", "sm:trace/rotated?version-stage=AWSPREVIOUS"),
-        ("ENVSEAL_FROM", "sm:trace/bundle"),
-        ("ENVSEAL_LOG", "trace"),
-    ];
-    let assert_clean = |what: &str, text: &str| {
-        for value in values {
-            assert!(!text.contains(value), "{what} contains {value}:\n{text}");
-        }
-    };
-
-    let mut cmd = with_vars(moto.envseal(), &vars);
-    let out = run(cmd.arg("check"));
-    out.expect_code(0);
-    // Logging really was on at trace level, and everything resolved.
-    assert!(
-        out.stderr.contains("BatchGetSecretValue"),
-        "no debug logging:\n{}",
-        out.stderr
-    );
-    for var in [
-        "TOKEN",
-        "WHOLE",
-        "PLAIN",
-        "BINARY",
-        "CURRENT",
-        "PREVIOUS",
-        "BUNDLE_KEY",
-    ] {
-        assert!(
-            out.stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("{var}\t")) && l.contains("\tok\t")),
-            "{var} not ok:\n{}",
-            out.stdout
-        );
-    }
-    assert_clean("check stdout", &out.stdout);
-    assert_clean("check stderr", &out.stderr);
-
-    // exec: the application gets the values; stderr still has none.
-    let out = exec_env(with_vars(moto.envseal(), &vars), &[]);
-    out.expect_code(0);
-    let env = out.env();
-    assert_eq!(env["TOKEN"], values[0]);
-    assert_eq!(env["BINARY"], values[3]);
-    assert_eq!(env["BUNDLE_KEY"], values[4]);
-    assert_eq!(env["PREVIOUS"], values[5]);
-    assert!(!env.contains_key("ENVSEAL_LOG"));
-    assert_clean("exec stderr", &out.stderr);
-
-    // A failing run at trace level: the malformed secret is not quoted.
-    let mut cmd = with_vars(moto.envseal(), &vars);
-    cmd.env("BROKEN", "sm:trace/broken#KEY");
-    let out = run(cmd.arg("check"));
-    out.expect_code(EXIT_RESOLUTION);
-    failure_reason(&out.stderr, "BROKEN", "sm:trace/broken#KEY");
-    assert_clean("failing check stdout", &out.stdout);
-    assert_clean("failing check stderr", &out.stderr);
 }

@@ -1,60 +1,19 @@
-//! The core path against a real moto: SSM references and bundles, naming,
-//! precedence, collisions, failures, fallbacks.
+//! The SSM Parameter Store backend against a real moto: versions and labels,
+//! ARNs read in their own region and account, path bundles (paging, nested
+//! names, DescribeParameters or GetParametersByPath), GetParameters batches
+//! and the fallback to GetParameter when batches are denied.
 
 mod support;
 
-use serde_json::{json, Value};
-use support::{envseal_bare, run, Moto};
-
-fn put_ops(params: &[(&str, &str)]) -> Value {
-    Value::Array(
-        params
-            .iter()
-            .map(|(name, value)| {
-                json!({"service": "ssm", "method": "put_parameter",
-                       "args": {"Name": name, "Value": value, "Type": "SecureString", "Overwrite": true}})
-            })
-            .collect(),
-    )
-}
-
-fn seed(moto: &Moto, params: &[(&str, &str)]) {
-    moto.calls(put_ops(params));
-}
-
-#[test]
-fn per_variable_references_are_replaced_and_plain_variables_pass_through() {
-    let moto = Moto::start();
-    seed(
-        &moto,
-        &[("/prod/db/password", "pw-4b1d"), ("plainname", "plain-v")],
-    );
-    moto.call(
-        "ssm",
-        "put_parameter",
-        json!({"Name": "/prod/db/user", "Value": "user-77", "Type": "String"}),
-    );
-    let out = run(moto
-        .envseal()
-        .env("DB_PASSWORD", "ssm:/prod/db/password")
-        .env("DB_USER", "ssm:/prod/db/user")
-        .env("PLAIN", "ssm:plainname")
-        .env("UNTOUCHED", "postgres://host/db")
-        .args(["exec", "--", "/usr/bin/env"]));
-    out.expect_code(0);
-    let env = out.env();
-    assert_eq!(env["DB_PASSWORD"], "pw-4b1d");
-    assert_eq!(env["DB_USER"], "user-77");
-    assert_eq!(env["PLAIN"], "plain-v");
-    assert_eq!(env["UNTOUCHED"], "postgres://host/db");
-}
+use serde_json::json;
+use support::{run, seed_ssm, Moto};
 
 #[test]
 fn versions_and_labels_select_the_right_value() {
     let moto = Moto::start();
-    seed(&moto, &[("/app/key", "first")]);
-    seed(&moto, &[("/app/key", "second")]);
-    seed(&moto, &[("/app/key", "third")]);
+    seed_ssm(&moto, &[("/app/key", "first")]);
+    seed_ssm(&moto, &[("/app/key", "second")]);
+    seed_ssm(&moto, &[("/app/key", "third")]);
     moto.call(
         "ssm",
         "label_parameter_version",
@@ -111,7 +70,7 @@ fn arn_reference_reads_in_the_arns_region() {
 #[test]
 fn arn_references_are_read_in_the_arns_account() {
     let moto = Moto::start();
-    seed(
+    seed_ssm(
         &moto,
         &[("/shared/db", "own-v1"), ("plainname", "own-plain")],
     );
@@ -169,7 +128,7 @@ fn path_bundle_pages_through_nested_names() {
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    seed(&moto, &refs);
+    seed_ssm(&moto, &refs);
     let out =
         run(moto
             .envseal()
@@ -203,7 +162,7 @@ fn many_and_duplicate_references_resolve() {
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    seed(&moto, &refs);
+    seed_ssm(&moto, &refs);
     let mut cmd = moto.envseal();
     for i in 0..37 {
         cmd.env(format!("P{i:02}"), format!("ssm:/batch/p{i:02}"));
@@ -230,189 +189,9 @@ fn many_and_duplicate_references_resolve() {
 }
 
 #[test]
-fn optional_missing_reference_is_left_out() {
-    let moto = Moto::start();
-    seed(&moto, &[("/have", "here")]);
-    let out = run(moto
-        .envseal()
-        .env("HAVE", "ssm:/have")
-        .env("MAYBE", "ssm:/missing?optional")
-        .args(["exec", "--", "/usr/bin/env"]));
-    out.expect_code(0);
-    let env = out.env();
-    assert_eq!(env["HAVE"], "here");
-    assert!(!env.contains_key("MAYBE"));
-    assert!(
-        out.stderr.contains("MAYBE"),
-        "a warning names the variable: {}",
-        out.stderr
-    );
-}
-
-#[test]
-fn two_keys_mapping_to_one_name_are_an_error_naming_both() {
-    let moto = Moto::start();
-    seed(&moto, &[("/c/db-host", "a"), ("/c/db_host", "b")]);
-    let out = run(moto.envseal().args([
-        "exec",
-        "--from",
-        "ssm:/c/",
-        "--",
-        "sh",
-        "-c",
-        "echo started",
-    ]));
-    out.expect_code(111);
-    assert!(!out.stdout.contains("started"));
-    assert!(
-        out.stderr.contains("db-host") && out.stderr.contains("db_host"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("DB_HOST"), "{}", out.stderr);
-}
-
-#[test]
-fn precedence_plain_then_bundles_in_order_then_references() {
-    let moto = Moto::start();
-    seed(
-        &moto,
-        &[
-            ("/one/shared", "from-one"),
-            ("/one/only_one", "o1"),
-            ("/two/shared", "from-two"),
-            ("/two/plain", "bundle-plain"),
-            ("/two/ref", "bundle-ref"),
-            ("/direct", "direct"),
-        ],
-    );
-    let base = || {
-        let mut c = moto.envseal();
-        c.env("PLAIN", "inherited").env("REF", "ssm:/direct");
-        c
-    };
-    let out = run(base().args([
-        "exec",
-        "--from",
-        "ssm:/one/",
-        "--from",
-        "ssm:/two/",
-        "--",
-        "/usr/bin/env",
-    ]));
-    out.expect_code(0);
-    let env = out.env();
-    assert_eq!(env["SHARED"], "from-two", "later bundle wins");
-    assert_eq!(env["ONLY_ONE"], "o1");
-    assert_eq!(env["PLAIN"], "bundle-plain", "override is the default");
-    assert_eq!(
-        env["REF"], "direct",
-        "per-variable reference wins over bundles"
-    );
-
-    let out = run(base().args([
-        "exec",
-        "--collision",
-        "keep",
-        "--from",
-        "ssm:/two/",
-        "--",
-        "/usr/bin/env",
-    ]));
-    out.expect_code(0);
-    assert_eq!(out.env()["PLAIN"], "inherited");
-
-    let out = run(base().env("ENVSEAL_COLLISION", "error").args([
-        "exec",
-        "--from",
-        "ssm:/two/",
-        "--",
-        "/usr/bin/env",
-    ]));
-    out.expect_code(111);
-    assert!(out.stderr.contains("PLAIN"), "{}", out.stderr);
-
-    // the flag wins over the variable
-    let out = run(base().env("ENVSEAL_COLLISION", "error").args([
-        "exec",
-        "--collision",
-        "override",
-        "--from",
-        "ssm:/two/",
-        "--",
-        "/usr/bin/env",
-    ]));
-    out.expect_code(0);
-}
-
-#[test]
-fn every_failing_variable_is_named_and_nothing_starts() {
-    let moto = Moto::start();
-    seed(&moto, &[("/ok", "fine")]);
-    let out = run(moto
-        .envseal()
-        .env("OK", "ssm:/ok")
-        .env("GONE_A", "ssm:/missing/a")
-        .env("GONE_B", "ssm:/missing/b:3")
-        .env("BAD", "ssm:/has space")
-        .env("BAD_SM", "sm:")
-        .args(["exec", "--", "sh", "-c", "echo started"]));
-    out.expect_code(111);
-    assert!(!out.stdout.contains("started"));
-    for line in [
-        "GONE_A: ssm:/missing/a",
-        "GONE_B: ssm:/missing/b:3",
-        "BAD: ssm:/has space: malformed reference",
-        "BAD_SM: sm:: malformed reference",
-    ] {
-        assert!(
-            out.stderr.contains(line),
-            "missing {line:?} in\n{}",
-            out.stderr
-        );
-    }
-    assert!(!out.stderr.contains("fine"));
-}
-
-#[test]
-fn malformed_sources_and_options_are_clear_errors() {
-    let out = run(envseal_bare().args(["exec", "--from", "ssm:relative/", "--", "true"]));
-    out.expect_code(111);
-    assert!(out.stderr.contains("ssm:relative/"), "{}", out.stderr);
-    // A malformed source and a malformed per-variable reference: one run
-    // names both.
-    let out = run(envseal_bare().env("BAD", "ssm:/has space").args([
-        "exec",
-        "--from",
-        "ssm:relative/",
-        "--",
-        "true",
-    ]));
-    out.expect_code(111);
-    assert!(out.stderr.contains("ssm:relative/"), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("BAD: ssm:/has space: malformed reference"),
-        "{}",
-        out.stderr
-    );
-    let out = run(envseal_bare().args(["exec", "--timeout", "soon", "--", "true"]));
-    out.expect_code(111);
-    assert!(out.stderr.contains("timeout"), "{}", out.stderr);
-    let out = run(envseal_bare()
-        .env("ENVSEAL_LOG", "loud")
-        .args(["exec", "--", "true"]));
-    out.expect_code(111);
-    assert!(out.stderr.contains("log level"), "{}", out.stderr);
-    let out = run(envseal_bare().args(["exec"]));
-    out.expect_code(111);
-    assert!(!out.stderr.contains("panicked"));
-}
-
-#[test]
 fn denied_get_parameters_falls_back_to_get_parameter() {
     let moto = Moto::start();
-    seed(&moto, &[("/fb/a", "va"), ("/fb/b", "vb")]);
+    seed_ssm(&moto, &[("/fb/a", "va"), ("/fb/b", "vb")]);
     let key = moto.create_user_with_policy(
         "single-only",
         json!({"Version": "2012-10-17", "Statement": [
@@ -453,47 +232,6 @@ fn denied_get_parameters_falls_back_to_get_parameter() {
 }
 
 #[test]
-fn trace_logging_never_shows_a_value() {
-    let moto = Moto::start();
-    let values = ["tr4ce-s3cret-one", "tr4ce-s3cret-two", "tr4ce-s3cret-three"];
-    seed(
-        &moto,
-        &[
-            ("/t/one", values[0]),
-            ("/t/bundle/two", values[1]),
-            ("/t/three", values[2]),
-        ],
-    );
-    let out = run(moto
-        .envseal()
-        .env("ENVSEAL_LOG", "trace")
-        .env("ONE", "ssm:/t/one")
-        .env("THREE", "ssm:/t/three:1")
-        .env("MISSING", "ssm:/t/missing")
-        .args(["check", "--from", "ssm:/t/bundle/"]));
-    out.expect_code(111);
-    assert!(
-        out.stderr.len() > 1000,
-        "trace logging is on: {}",
-        out.stderr.len()
-    );
-    for v in values {
-        assert!(!out.stderr.contains(v), "value leaked on stderr");
-        assert!(!out.stdout.contains(v), "value leaked on stdout");
-    }
-    // and a successful exec at trace level
-    let out = run(moto
-        .envseal()
-        .env("ENVSEAL_LOG", "trace")
-        .env("ONE", "ssm:/t/one")
-        .args(["exec", "--from", "ssm:/t/bundle/", "--", "true"]));
-    out.expect_code(0);
-    for v in values {
-        assert!(!out.stderr.contains(v), "value leaked on stderr");
-    }
-}
-
-#[test]
 fn path_bundle_lists_with_describe_parameters_or_falls_back_to_by_path() {
     let moto = Moto::start();
     let params: Vec<(String, String)> = (0..27)
@@ -505,7 +243,7 @@ fn path_bundle_lists_with_describe_parameters_or_falls_back_to_by_path() {
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    seed(&moto, &refs);
+    seed_ssm(&moto, &refs);
     let policy = |actions: &[&str]| {
         json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": actions, "Resource": "*"}]})

@@ -1,13 +1,22 @@
 //! Test support shared by envseal's integration tests (`mod support;`).
 //!
 //! - [`Moto`]: a private `moto_server` on a free loopback port, killed on drop,
-//!   plus boto3 calls against it through `tests/support/aws.py`.
+//!   plus boto3 calls against it through `tests/support/py/aws.py`.
 //! - [`Moto::envseal`] / [`envseal_bare`]: the binary under test with a cleared
 //!   environment.
 //! - [`run`]: run a command with a watchdog and capture its output.
+//! - [`seed_ssm`], [`create_secrets`], [`s3`]: seeding moto the way the
+//!   tests of several files need it.
+//! - [`Proxy`] (`py/proxy.py`, the fault-injecting proxy) and [`CredServer`]
+//!   (`py/credserver.py`, container and IAM Identity Center credentials).
+//!
+//! The Python helpers live in `py/`, with the one `requirements.txt` that
+//! `scripts/test` installs into `.venv/`.
 //!
 //! Only std and serde_json are used.
 #![allow(dead_code)]
+
+pub mod s3;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
@@ -23,10 +32,10 @@ use serde_json::{json, Value};
 
 /// How `moto_server` is installed when missing (also printed by the panic).
 pub const MOTO_INSTALL_HINT: &str =
-    "run the tests with scripts/test, which installs tests/requirements.txt (moto[server], boto3) into .venv/ and puts it on PATH";
+    "run the tests with scripts/test, which installs tests/support/py/requirements.txt (moto[server], boto3) into .venv/ and puts it on PATH";
 
 /// Path of the boto3 helper script.
-pub const AWS_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/aws.py");
+pub const AWS_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/py/aws.py");
 
 /// moto's default account id.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -469,6 +478,71 @@ pub fn bytes_of(value: &Value) -> Vec<u8> {
     unb64(text)
 }
 
+// ------------------------------------------- seeding and running envseal
+
+/// SecureString parameters in one aws.py run (`Overwrite`, so seeding the
+/// same name again makes a new version).
+pub fn seed_ssm(moto: &Moto, params: &[(&str, &str)]) {
+    let ops: Vec<Value> = params
+        .iter()
+        .map(|(name, value)| {
+            json!({"service": "ssm", "method": "put_parameter",
+                   "args": {"Name": name, "Value": value, "Type": "SecureString", "Overwrite": true}})
+        })
+        .collect();
+    moto.calls(Value::Array(ops));
+}
+
+/// Creates secrets in one aws.py run; `value` is a SecretString, or bytes
+/// (`{"$b64": …}`) for a SecretBinary. Returns the create_secret responses.
+pub fn create_secrets(moto: &Moto, secrets: &[(&str, Value)]) -> Vec<Value> {
+    let ops: Vec<Value> = secrets
+        .iter()
+        .map(|(name, value)| {
+            let field = if value.is_string() {
+                "SecretString"
+            } else {
+                "SecretBinary"
+            };
+            json!({"service": "secretsmanager", "method": "create_secret",
+                   "args": {"Name": name, field: value}})
+        })
+        .collect();
+    moto.calls(Value::Array(ops))
+}
+
+/// PutSecretValue (a new AWSCURRENT, the old one becomes AWSPREVIOUS).
+pub fn put_secret_value(moto: &Moto, name: &str, value: &str) -> Value {
+    moto.call(
+        "secretsmanager",
+        "put_secret_value",
+        json!({"SecretId": name, "SecretString": value}),
+    )
+}
+
+/// The reason in the stderr line that reports `variable` with `reference`
+/// (`envseal: VAR: REFERENCE: reason (kind)`). Panics when there is none.
+pub fn failure_reason(stderr: &str, variable: &str, reference: &str) -> String {
+    let prefix = format!("{variable}: {reference}: ");
+    stderr
+        .lines()
+        .find_map(|line| {
+            line.find(&prefix)
+                .map(|at| line[at + prefix.len()..].to_owned())
+        })
+        .unwrap_or_else(|| {
+            panic!("no failure line for {variable} ({reference}) on stderr:\n{stderr}")
+        })
+}
+
+/// `cmd` with these variables added.
+pub fn with_vars(mut cmd: Command, vars: &[(&str, &str)]) -> Command {
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    cmd
+}
+
 // ---------------------------------------------------------------- internals
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -628,9 +702,9 @@ pub fn c_app(name: &str, static_link: bool) -> PathBuf {
 // ------------------------------------------------------------ fault proxy
 
 /// Path of the fault-injecting proxy script.
-pub const PROXY_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/proxy.py");
+pub const PROXY_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/py/proxy.py");
 
-/// `tests/support/proxy.py` on a free loopback port, in front of `upstream`
+/// `tests/support/py/proxy.py` on a free loopback port, in front of `upstream`
 /// (a moto endpoint), killed (and reaped) on drop. Seed moto directly; point
 /// envseal at [`Proxy::endpoint`] (see [`Proxy::envseal`]).
 pub struct Proxy {
@@ -866,9 +940,12 @@ impl Moto {
 
 /// Path of the local credentials endpoint script (ECS / EKS Pod Identity
 /// container endpoint, IAM Identity Center portal).
-pub const CREDSERVER_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/credserver.py");
+pub const CREDSERVER_PY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/support/py/credserver.py"
+);
 
-/// `tests/support/credserver.py` on a free loopback port, killed (and
+/// `tests/support/py/credserver.py` on a free loopback port, killed (and
 /// reaped) on drop. Configure it with [`CredServer::configure`] (secrets go
 /// over HTTP, never on a command line); read what it was asked with
 /// [`CredServer::requests`].
