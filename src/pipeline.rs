@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use crate::backend::{self, Sink};
+use crate::backend::{self, sink::Sink};
 use crate::config::{self, AwsSettings, Config, FetchOptions, Flags};
 use crate::environment::{self, Outcome};
 use crate::error::{Error, FailureKind, FetchError};

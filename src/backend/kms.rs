@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::client::Aws;
 use super::retry::{self, Track};
-use super::Sink;
+use super::sink::Sink;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Fetched;
 use crate::plan::Request;
@@ -108,7 +108,7 @@ pub async fn generate_data_key(
         .send()
         .await
         .map_err(|e| {
-            let mut e = super::classify(&e);
+            let mut e = super::failure::classify(&e);
             e.reason = format!("KMS GenerateDataKey: {}", e.reason);
             e
         })?;

@@ -39,7 +39,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::ErrorKind;
 use tracing::debug;
 
-use super::{classify, Sink};
+use super::failure::{batch_unavailable, classify};
+use super::sink::Sink;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Request;
 
@@ -136,7 +137,7 @@ impl<E: ProvideErrorMetadata> Retryable for SdkError<E, HttpResponse> {
     fn transient(&self) -> Option<Transient> {
         // Denied (whatever the body), or a batch call the server does not
         // have: an answer, not an accident.
-        if super::batch_unavailable(self) {
+        if batch_unavailable(self) {
             return None;
         }
         match self {
@@ -245,9 +246,9 @@ where
     }
 
     /// Was the call answered with an error that says the batch form cannot
-    /// be used ([`super::batch_unavailable`])?
+    /// be used ([`batch_unavailable`])?
     pub fn batch_unavailable(&self) -> bool {
-        self.err.as_ref().is_some_and(super::batch_unavailable)
+        self.err.as_ref().is_some_and(batch_unavailable)
     }
 }
 
@@ -373,45 +374,6 @@ impl<'a> Track<'a> {
         if let Some(sink) = self.sink {
             sink.attempt_failed(&self.requests, why.describe());
         }
-    }
-}
-
-/// What a request went through so far (see [`Sink`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub attempts: u32,
-    pub failed: u32,
-    /// The last failure, described.
-    pub last: Option<String>,
-    /// Did every failed attempt fail the same way?
-    pub same: bool,
-}
-
-impl Progress {
-    pub fn started(&mut self) {
-        self.attempts += 1;
-    }
-
-    pub fn failed(&mut self, why: String) {
-        self.same = self.failed == 0 || (self.same && self.last.as_deref() == Some(&why));
-        self.failed += 1;
-        self.last = Some(why);
-    }
-
-    /// Why a request is still unanswered, for the deadline's message: `None`
-    /// when no attempt has failed.
-    pub fn describe(&self) -> Option<String> {
-        let last = self.last.as_ref()?;
-        let pending = self.attempts > self.failed;
-        let mut text = match (self.failed, self.same) {
-            (1, _) => format!("{last} on the first attempt"),
-            (n, true) => format!("{last} on all {n} attempts"),
-            (n, false) => format!("{n} attempts failed, the last {last}"),
-        };
-        if pending {
-            text.push_str(&format!(", attempt {} unanswered", self.attempts));
-        }
-        Some(text)
     }
 }
 
@@ -564,37 +526,6 @@ mod tests {
             s.on_answer();
         }
         assert_eq!(s.window, Some(THROTTLE_BASE));
-    }
-
-    #[test]
-    fn progress_says_how_often_and_why() {
-        let mut p = Progress::default();
-        assert_eq!(p.describe(), None);
-        p.started();
-        assert_eq!(p.describe(), None);
-        p.failed("throttled (ThrottlingException)".into());
-        assert_eq!(
-            p.describe().unwrap(),
-            "throttled (ThrottlingException) on the first attempt"
-        );
-        for _ in 0..13 {
-            p.started();
-            p.failed("throttled (ThrottlingException)".into());
-        }
-        assert_eq!(
-            p.describe().unwrap(),
-            "throttled (ThrottlingException) on all 14 attempts"
-        );
-        p.started();
-        assert_eq!(
-            p.describe().unwrap(),
-            "throttled (ThrottlingException) on all 14 attempts, attempt 15 unanswered"
-        );
-        p.failed("ServiceUnavailable (HTTP 503)".into());
-        assert_eq!(
-            p.describe().unwrap(),
-            "15 attempts failed, the last ServiceUnavailable (HTTP 503)"
-        );
     }
 
     fn service_error(

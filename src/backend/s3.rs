@@ -23,8 +23,10 @@ use tracing::{debug, warn};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::client::Aws;
+use super::failure::classify;
+use super::kms;
 use super::retry::{self, Retryable, Track, Transient};
-use super::{classify, kms, Sink};
+use super::sink::Sink;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Fetched;
 use crate::plan::Request;

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::client::Aws;
 use super::retry::{self, Track};
-use super::Sink;
+use super::sink::Sink;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Fetched;
 use crate::plan::{batches, Request};

@@ -11,7 +11,7 @@ use tracing::{debug, info};
 
 use super::client::Aws;
 use super::retry::{self, Track};
-use super::Sink;
+use super::sink::Sink;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Fetched;
 use crate::plan::{batches, Request};

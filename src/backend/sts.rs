@@ -1,7 +1,7 @@
 //! STS: the caller's account (for `envseal policy --resolve`).
 
-use super::classify;
 use super::client::Aws;
+use super::failure::classify;
 use crate::error::FetchError;
 
 /// The account of the credentials in use (`GetCallerIdentity`), or `*` when
