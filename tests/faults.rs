@@ -484,7 +484,7 @@ fn a_corrupted_envelope_body_is_a_decryption_failure() {
         .as_str()
         .unwrap()
         .to_owned();
-    let context = envseal::document::envelope::encryption_context_for_push(&key_id);
+    let context = envseal::s3ec::cipher::encryption_context_for_push(&key_id);
     let data_key = moto.call(
         "kms",
         "generate_data_key",
@@ -492,7 +492,7 @@ fn a_corrupted_envelope_body_is_a_decryption_failure() {
     );
     let plaintext_key: [u8; 32] = bytes_of(&data_key["Plaintext"]).try_into().unwrap();
     let wrapped = bytes_of(&data_key["CiphertextBlob"]);
-    let (body, metadata) = envseal::document::envelope::encrypt_v2(
+    let (body, metadata) = envseal::s3ec::cipher::encrypt_v2(
         &plaintext_key,
         &wrapped,
         &key_id,

@@ -91,14 +91,14 @@ fn lab() -> Lab {
     let s3_kms_body = support::b64(&encrypt(&format!("S3_KMS={S3_KMS_VALUE}\n")));
 
     // An S3 Encryption Client V2 object (what `envseal push` writes).
-    let context = envseal::document::envelope::encryption_context_for_push(&key_id);
+    let context = envseal::s3ec::cipher::encryption_context_for_push(&key_id);
     let data_key = moto.call(
         "kms",
         "generate_data_key",
         json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
     );
     let plaintext_key: [u8; 32] = bytes_of(&data_key["Plaintext"]).try_into().unwrap();
-    let (envelope_body, metadata) = envseal::document::envelope::encrypt_v2(
+    let (envelope_body, metadata) = envseal::s3ec::cipher::encrypt_v2(
         &plaintext_key,
         &bytes_of(&data_key["CiphertextBlob"]),
         &key_id,
