@@ -30,7 +30,8 @@
 //!   [`reference::Source`] (pure)
 //! - `s3ec/`       — S3 Encryption Client ciphertext → plaintext: `envelope`
 //!   (metadata → envelope), `cipher` (AES open, V3 key, push-side encrypt),
-//!   `sniff` (KMS blobs, Encryption SDK messages) (pure)
+//!   `sniff` (KMS blobs, Encryption SDK messages), `format` (the shared
+//!   field names, algorithms, errors) (pure)
 //! - `document/`   — plaintext → key/values: `dotenv`, `json` (pure)
 //! - `secret`      — the redacting, zeroizing value type
 //! - `error`       — the error enum and exit codes

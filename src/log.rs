@@ -8,7 +8,7 @@ use crate::config::LogFormat;
 /// Other crates (the AWS SDK, hyper, rustls) reach stderr as they are only
 /// from `debug` on, and never above `debug` (trace-level SDK output can
 /// include response bodies). Below `debug` their warnings and errors are
-/// reduced to one line each by [`SdkNotices`]: their message only, never
+/// reduced to one line each by `SdkNotices`: their message only, never
 /// their fields (the SDK puts whole response structs into those), or
 /// nothing when envseal's own final error says the same.
 pub fn init(level: tracing::Level, format: LogFormat) {

@@ -13,7 +13,7 @@ use hkdf::Hkdf;
 use sha2::Sha512;
 use zeroize::Zeroizing;
 
-use super::*;
+use super::format::*;
 
 /// The encryption context to pass to KMS `GenerateDataKey` for `envseal push`,
 /// so that readers' `Decrypt` with the stored matdesc succeeds. It is what

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 
-use super::*;
+use super::format::*;
 
 /// True when the body is an AWS Encryption SDK message (raw or base64):
 /// header v1 `01 80` + a known suite id, or v2 `02` + `0478`/`0578`

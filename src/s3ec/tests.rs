@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::cipher::*;
 use super::envelope::*;
+use super::format::*;
 use super::sniff::*;
-use super::*;
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
