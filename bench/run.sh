@@ -1,7 +1,7 @@
 #!/bin/sh
 # envseal's startup benchmark: moto behind a delay proxy, envseal against a
-# boto3 script and an aws CLI loop on the same workloads. See the
-# "Performance" section of README.md.
+# boto3 script and an aws CLI loop on the same workloads. See
+# docs/performance.md (which also says why it shares the tests' proxy).
 #
 #   bench/run.sh [--rtt MS] [--runs N] [--warmup N] [--shell-runs N]
 #                [--only none,ssm30,path30,path100,s3kms,mixed]

@@ -145,7 +145,8 @@ fn export_round_trips_hostile_values_through_sh() {
 /// `/single`). For those services this test proves the *actions* are
 /// sufficient and each required statement necessary, with the resources
 /// widened to `*`; the ARNs themselves are checked by the unit tests in
-/// src/policy.rs. S3 statements keep their object ARNs: moto checks those.
+/// src/commands/policy/tests.rs. S3 statements keep their object ARNs: moto
+/// checks those.
 fn policy_without(policy: &Value, skip: Option<usize>) -> Value {
     let statements: Vec<Value> = policy["Statement"]
         .as_array()
