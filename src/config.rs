@@ -236,8 +236,8 @@ impl AwsSettings {
         }
     }
 
-    /// The value of one of the `AWS_*` variables kept here, as set.
-    pub fn variable(&self, name: &str) -> Option<OsString> {
+    /// The value of `AWS_CA_BUNDLE` or `SSL_CERT_FILE`, as set.
+    pub fn tls_bundle(&self, name: &str) -> Option<OsString> {
         self.tls_bundles
             .iter()
             .find(|(k, _)| *k == name)
@@ -472,6 +472,40 @@ mod tests {
             ..Flags::default()
         };
         assert!(Config::new(&bad, &env).is_err());
+    }
+
+    #[test]
+    fn aws_settings_from_the_environment() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect()
+        };
+        assert_eq!(AwsSettings::from_env(&[]), AwsSettings::default());
+        let s = AwsSettings::from_env(&env(&[
+            ("AWS_REGION", ""),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_MAX_ATTEMPTS", ""),
+            ("AWS_ENDPOINT_URL_S3", ""),
+            ("SSL_CERT_FILE", "/b.pem"),
+        ]));
+        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+        assert!(s.max_attempts_configured);
+        assert!(!s.s3_endpoint_configured);
+        assert_eq!(
+            s.tls_bundle("SSL_CERT_FILE"),
+            Some(OsString::from("/b.pem"))
+        );
+        assert_eq!(s.tls_bundle("AWS_CA_BUNDLE"), None);
+        let s = AwsSettings::from_env(&env(&[
+            ("AWS_REGION", "us-east-2"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000"),
+        ]));
+        assert_eq!(s.region.as_deref(), Some("us-east-2"));
+        assert!(!s.max_attempts_configured);
+        assert!(s.s3_endpoint_configured);
     }
 
     #[test]

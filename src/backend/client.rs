@@ -34,7 +34,7 @@ pub struct Aws {
 /// The HTTPS client: rustls with the ring provider, trusting `AWS_CA_BUNDLE`,
 /// else `SSL_CERT_FILE`, else the compiled-in Mozilla roots (see [`trust`]).
 fn http_client(settings: &AwsSettings) -> SharedHttpClient {
-    let anchors = trust::Anchors::choose(|name| settings.variable(name));
+    let anchors = trust::Anchors::choose(|name| settings.tls_bundle(name));
     SharedHttpClient::new(BuildOnce(trust::http_client(&anchors)))
 }
 
