@@ -1,7 +1,18 @@
 //! Logging on stderr: envseal's own events at the configured level, other
 //! crates' warnings reduced to one line each, SDK output capped at `debug`.
 
-use crate::config::LogFormat;
+use std::ffi::OsString;
+
+use crate::config::{Config, Flags, LogFormat};
+use crate::error::Error;
+
+/// Starts logging as the flags and `ENVSEAL_LOG`/`ENVSEAL_LOG_FORMAT` say,
+/// before anything else is validated.
+pub fn start(flags: &Flags, env: &[(OsString, OsString)]) -> Result<(), Error> {
+    let (level, format) = Config::logging(flags, env)?;
+    init(level, format);
+    Ok(())
+}
 
 /// Starts logging on stderr: envseal's own events at the configured level.
 ///

@@ -25,8 +25,7 @@ use crate::plan::{self, Answer, Plan, Request};
 /// Configuration, references, fetch, assembly: the child's environment and
 /// every failure. Starts logging first, so that everything after it is logged.
 pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config, Outcome), Error> {
-    let (level, format) = Config::logging(flags, &env)?;
-    crate::log::init(level, format);
+    crate::log::start(flags, &env)?;
     let config = match Config::new(flags, &env) {
         // Malformed sources: list the malformed per-variable references of
         // the same run with them, so that one run names every mistake.

@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::config::{self, AwsSettings, Config, Flags};
+use crate::config::{self, AwsSettings, Flags};
 use crate::error::Error;
 use crate::reference::{self, S3Ref, Target};
 
@@ -42,8 +42,7 @@ fn start_transfer(
         timeout: timeout.clone(),
         ..Flags::default()
     };
-    let (level, format) = Config::logging(&flags, env)?;
-    crate::log::init(level, format);
+    crate::log::start(&flags, env)?;
     let timeout = config::timeout(&flags, env)?;
     Ok((timeout, AwsSettings::from_env(env)))
 }

@@ -282,8 +282,7 @@ pub fn document(
 pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error> {
     let flags = args.common.flags(false);
     let resolve = args.resolve;
-    let (level, format) = Config::logging(&flags, &env)?;
-    crate::log::init(level, format);
+    crate::log::start(&flags, &env)?;
     let config = Config::new(&flags, &env)?;
     let region = config.aws.region.clone();
     let inherited = split_inherited(env);
