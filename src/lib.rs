@@ -32,7 +32,8 @@
 //!   (metadata → envelope), `cipher` (AES open, V3 key, push-side encrypt),
 //!   `sniff` (KMS blobs, Encryption SDK messages), `format` (the shared
 //!   field names, algorithms, errors) (pure)
-//! - `document/`   — plaintext → key/values: `dotenv`, `json` (pure)
+//! - `document/`   — plaintext → key/values: `dotenv`, `json`, with `error`
+//!   and `text` shared by both (pure)
 //! - `secret`      — the redacting, zeroizing value type
 //! - `error`       — the error enum and exit codes
 

@@ -18,7 +18,8 @@
 
 use std::collections::HashMap;
 
-use super::{line_of, strip_bom, DocumentError};
+use super::error::DocumentError;
+use super::text::{line_of, strip_bom};
 use crate::secret::Secret;
 
 const NO_EQUALS: &str = "expected KEY=VALUE, but the line has no '='";

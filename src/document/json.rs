@@ -14,7 +14,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{line_of, strip_bom, DocumentError};
+use super::error::DocumentError;
+use super::text::{line_of, strip_bom};
 use crate::secret::Secret;
 
 /// Parses a JSON object into its keys and values, in document order.
