@@ -1,5 +1,5 @@
 //! Why a document could not be decoded, in words that never quote a value:
-//! [`DocumentError`] and how a key name is shown in it ([`KeyName`]).
+//! [`DocumentError`] and how a key name is shown in it (`KeyName`).
 
 use std::fmt;
 
