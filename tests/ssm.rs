@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{envseal_bare, run, Moto};
+use support::{envseal_bare, run, Moto, Proxy};
 
 fn put_ops(params: &[(&str, &str)]) -> Value {
     Value::Array(
@@ -491,6 +491,64 @@ fn trace_logging_never_shows_a_value() {
     for v in values {
         assert!(!out.stderr.contains(v), "value leaked on stderr");
     }
+}
+
+/// Regression: when the first DescribeParameters page came back before
+/// GetParametersByPath's denial and was no wider than a GetParametersByPath
+/// page (moto pages at 10), envseal committed to GetParametersByPath and
+/// failed with its denial, although the policy granted the listing. The
+/// proxy holds GetParametersByPath so that this order is the one that
+/// happens.
+#[test]
+fn a_denied_by_path_after_a_narrow_listing_falls_back_to_the_listing() {
+    let moto = Moto::start();
+    let params: Vec<(String, String)> = (0..12)
+        .map(|i| (format!("/race/app/k{i:02}"), format!("v{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    seed(&moto, &refs);
+    let lister = moto.create_user_with_policy(
+        "lister",
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["ssm:DescribeParameters", "ssm:GetParameters"], "Resource": "*"}]}),
+    );
+    moto.enforce_iam();
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [
+        {"kind": "slow", "ms": 700, "target": "AmazonSSM.GetParametersByPath"}]}));
+    let mut cmd = moto.envseal_as(&lister);
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint).args([
+        "exec",
+        "--log-level",
+        "debug",
+        "--from",
+        "ssm:/race/app/",
+        "--",
+        "/usr/bin/env",
+    ]);
+    let out = run(&mut cmd);
+    out.expect_code(0);
+    let env = out.env();
+    for i in 0..12 {
+        assert_eq!(env[&format!("K{i:02}")], format!("v{i}"));
+    }
+    // The order the test is about did happen: the listing was narrow and
+    // answered first, then GetParametersByPath was refused.
+    assert!(
+        out.stderr
+            .contains("listing pages no wider than GetParametersByPath"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("GetParametersByPath failed, listing instead"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
