@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::{run, seed_ssm, Moto};
+use support::{run, seed_ssm, Moto, Proxy};
 
 #[test]
 fn versions_and_labels_select_the_right_value() {
@@ -226,6 +226,64 @@ fn denied_get_parameters_falls_back_to_get_parameter() {
     // `?optional` forgives "not found" only, never a denial.
     assert!(
         out.stderr.contains("B: ssm:/fb/b?optional: access denied"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Regression: when the first DescribeParameters page came back before
+/// GetParametersByPath's denial and was no wider than a GetParametersByPath
+/// page (moto pages at 10), envseal committed to GetParametersByPath and
+/// failed with its denial, although the policy granted the listing. The
+/// proxy holds GetParametersByPath so that this order is the one that
+/// happens.
+#[test]
+fn a_denied_by_path_after_a_narrow_listing_falls_back_to_the_listing() {
+    let moto = Moto::start();
+    let params: Vec<(String, String)> = (0..12)
+        .map(|i| (format!("/race/app/k{i:02}"), format!("v{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    seed_ssm(&moto, &refs);
+    let lister = moto.create_user_with_policy(
+        "lister",
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["ssm:DescribeParameters", "ssm:GetParameters"], "Resource": "*"}]}),
+    );
+    moto.enforce_iam();
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [
+        {"kind": "slow", "ms": 700, "target": "AmazonSSM.GetParametersByPath"}]}));
+    let mut cmd = moto.envseal_as(&lister);
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint).args([
+        "exec",
+        "--log-level",
+        "debug",
+        "--from",
+        "ssm:/race/app/",
+        "--",
+        "/usr/bin/env",
+    ]);
+    let out = run(&mut cmd);
+    out.expect_code(0);
+    let env = out.env();
+    for i in 0..12 {
+        assert_eq!(env[&format!("K{i:02}")], format!("v{i}"));
+    }
+    // The order the test is about did happen: the listing was narrow and
+    // answered first, then GetParametersByPath was refused.
+    assert!(
+        out.stderr
+            .contains("listing pages no wider than GetParametersByPath"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("GetParametersByPath failed, listing instead"),
         "{}",
         out.stderr
     );

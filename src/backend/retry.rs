@@ -19,7 +19,7 @@
 //!   halves (not below the base) with every answer that was not throttled.
 //!   A fleet that starts together thus sends one probe per task instead of
 //!   one per call, and converges on the service's rate (the figures are in
-//!   the README's fleet benchmark).
+//!   the fleet benchmark in docs/performance.md).
 //!
 //! Denials, not-found, validation errors and anything else the service said
 //! on purpose are never retried. What each request went through (attempts,
@@ -46,7 +46,7 @@ use crate::plan::Request;
 
 /// The first throttle window: SSM's bucket refills at 40 requests/s with a
 /// burst of 40, so a throttled answer means at least ~1 s of queued demand.
-/// Chosen with `bench/fleet.py` (README, "Fleet start").
+/// Chosen with `bench/fleet.py` (docs/performance.md, "Fleet start").
 pub const THROTTLE_BASE: Duration = Duration::from_secs(2);
 /// The largest throttle window. Larger windows throttle less but leave the
 /// service idle at the end of a fleet start; this one keeps 200 tasks at

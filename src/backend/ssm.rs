@@ -258,16 +258,31 @@ async fn fetch_path_pages(
         },
         listing = &mut first_listing => listing,
     };
-    let why = match listing {
+    // A narrow first page is kept: should GetParametersByPath be refused
+    // after it (a policy that grants the listing only), the listing goes on
+    // from it, whichever of the two answered first.
+    let (why, narrow) = match listing {
         Ok(first) if first.names.len() > BATCH => match list_then_get(&calls, path, first).await {
             Ok(entries) => return Ok(entries),
-            Err(why) => why,
+            Err(why) => (why, None),
         },
-        Ok(_) => "listing pages no wider than GetParametersByPath",
-        Err(why) => why,
+        Ok(first) => (
+            "listing pages no wider than GetParametersByPath",
+            Some(first),
+        ),
+        Err(why) => (why, None),
     };
     debug!(path, why, "ssm path: GetParametersByPath");
-    by_path.await
+    match (by_path.await, narrow) {
+        (Err(e), Some(first)) if !first.names.is_empty() => {
+            debug!(
+                path,
+                "ssm path: GetParametersByPath failed, listing instead"
+            );
+            list_then_get(&calls, path, first).await.map_err(|_| e)
+        }
+        (answer, _) => answer,
+    }
 }
 
 /// What the calls of one path bundle share.

@@ -54,6 +54,8 @@ Faults:
             UnknownOperationException (JSON services), 501 NotImplemented (S3)
   reset     close the connection (with RST) without answering
   stall     read the request and never answer (until the client gives up)
+  slow      wait "ms" milliseconds (default 500), then forward: decides which
+            of two concurrent calls is answered first
   truncate  forward, then send the response headers with the full
             Content-Length but only half of the body, and close
   corrupt   forward, then flip one bit in the middle of the response body
@@ -79,7 +81,7 @@ import threading
 import time
 import urllib.parse
 
-FAULT_KINDS = ("throttle", "500", "503", "403html", "unknown-op", "reset", "stall", "truncate", "corrupt")
+FAULT_KINDS = ("throttle", "500", "503", "403html", "unknown-op", "reset", "stall", "slow", "truncate", "corrupt")
 # Kinds answered with a synthetic error response (see error_response).
 ERROR_KINDS = ("throttle", "500", "503", "403html", "unknown-op")
 MAX_HEADER_BYTES = 256 * 1024
@@ -107,6 +109,8 @@ class Rule:
         # corrupt: also drop the response's x-amz-checksum-* headers, so that
         # the client cannot catch the damage before its own decoder does.
         self.strip_checksums = bool(spec.get("strip_checksums", False))
+        # slow: how long to hold the request before forwarding it.
+        self.ms = int(spec.get("ms", 500))
         self.matched = 0
 
     def matches(self, labels):
@@ -517,6 +521,8 @@ class Handler(socketserver.BaseRequestHandler):
         if kind == "stall":
             stall(sock)
             return False
+        if kind == "slow":
+            time.sleep(rule.ms / 1000.0)
         if delay:
             time.sleep(delay)
         if kind in ERROR_KINDS:
