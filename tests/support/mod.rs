@@ -699,6 +699,46 @@ pub fn c_app(name: &str, static_link: bool) -> PathBuf {
     out
 }
 
+/// `python3 SCRIPT ARGS…`, a local server that prints its port as the first
+/// line on stdout; returns the process, that port and its stderr (kept in
+/// a ring for failure messages). Panics with the stderr when no port comes.
+fn spawn_py_server(script: &str, args: &[&str]) -> (Child, u16, Arc<Mutex<VecDeque<u8>>>) {
+    use std::io::BufRead;
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn python3 {script}: {e}"));
+    let log = Arc::new(Mutex::new(VecDeque::new()));
+    drain(child.stderr.take().unwrap(), Arc::clone(&log));
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep reading so that the server never blocks on a full pipe.
+        let mut sink = Vec::new();
+        let _ = stdout.read_to_end(&mut sink);
+    });
+    let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_default();
+    match line.trim().parse() {
+        Ok(port) => (child, port, log),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            thread::sleep(Duration::from_millis(50));
+            let tail =
+                String::from_utf8_lossy(&log.lock().unwrap().iter().copied().collect::<Vec<u8>>())
+                    .into_owned();
+            panic!("{script} did not print its port (got {line:?}):\n{tail}");
+        }
+    }
+}
+
 // ------------------------------------------------------------ fault proxy
 
 /// Path of the fault-injecting proxy script.
@@ -724,42 +764,9 @@ impl Proxy {
     /// Starts the proxy with extra command-line arguments (`--delay-ms 5`,
     /// `--fault throttle:probability=0.3`, …).
     pub fn start_with_args(upstream: &str, args: &[&str]) -> Proxy {
-        use std::io::BufRead;
-        let mut child = Command::new("python3")
-            .arg(PROXY_PY)
-            .args(["--upstream", upstream, "--port", "0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn python3 {PROXY_PY}: {e}"));
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        drain(child.stderr.take().unwrap(), Arc::clone(&log));
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep reading so that the proxy never blocks on a full pipe.
-            let mut sink = Vec::new();
-            let _ = stdout.read_to_end(&mut sink);
-        });
-        let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_default();
-        let port: u16 = match line.trim().parse() {
-            Ok(p) => p,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                thread::sleep(Duration::from_millis(50));
-                let tail = String::from_utf8_lossy(
-                    &log.lock().unwrap().iter().copied().collect::<Vec<u8>>(),
-                )
-                .into_owned();
-                panic!("proxy.py did not print its port (got {line:?}):\n{tail}");
-            }
-        };
+        let mut argv = vec!["--upstream", upstream, "--port", "0"];
+        argv.extend_from_slice(args);
+        let (child, port, log) = spawn_py_server(PROXY_PY, &argv);
         Proxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
@@ -959,40 +966,7 @@ pub struct CredServer {
 
 impl CredServer {
     pub fn start() -> CredServer {
-        use std::io::BufRead;
-        let mut child = Command::new("python3")
-            .arg(CREDSERVER_PY)
-            .args(["--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn python3 {CREDSERVER_PY}: {e}"));
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        drain(child.stderr.take().unwrap(), Arc::clone(&log));
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = tx.send(line);
-            let mut sink = Vec::new();
-            let _ = stdout.read_to_end(&mut sink);
-        });
-        let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_default();
-        let port: u16 = match line.trim().parse() {
-            Ok(p) => p,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                thread::sleep(Duration::from_millis(50));
-                let tail = String::from_utf8_lossy(
-                    &log.lock().unwrap().iter().copied().collect::<Vec<u8>>(),
-                )
-                .into_owned();
-                panic!("credserver.py did not print its port (got {line:?}):\n{tail}");
-            }
-        };
+        let (child, port, log) = spawn_py_server(CREDSERVER_PY, &["--port", "0"]);
         CredServer {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
