@@ -222,13 +222,7 @@ fn throttled_s3_and_kms_requests_are_retried() {
         .as_str()
         .unwrap()
         .to_owned();
-    let blob = bytes_of(
-        &moto.call(
-            "kms",
-            "encrypt",
-            json!({"KeyId": key_id, "Plaintext": bytes_arg(b"kms-inline-value")}),
-        )["CiphertextBlob"],
-    );
+    let blob = support::s3::kms_encrypt(&moto, &key_id, b"kms-inline-value");
     moto.calls(json!([
         {"service": "s3", "method": "create_bucket", "args": {"Bucket": "fault-bucket"}},
         {"service": "s3", "method": "put_object",
@@ -877,13 +871,7 @@ fn arns_and_names_share_batches_and_calls_stay_at_the_floor() {
         .as_str()
         .unwrap()
         .to_owned();
-    let blob = bytes_of(
-        &moto.call(
-            "kms",
-            "encrypt",
-            json!({"KeyId": key_id, "Plaintext": bytes_arg(b"kms-fleet-value")}),
-        )["CiphertextBlob"],
-    );
+    let blob = support::s3::kms_encrypt(&moto, &key_id, b"kms-fleet-value");
     moto.calls(json!([
         {"service": "s3", "method": "create_bucket", "args": {"Bucket": "fleet-bucket"}},
         {"service": "s3", "method": "put_object",

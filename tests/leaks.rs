@@ -78,15 +78,7 @@ fn lab() -> Lab {
         .as_str()
         .unwrap()
         .to_owned();
-    let encrypt = |plaintext: &str| {
-        bytes_of(
-            &moto.call(
-                "kms",
-                "encrypt",
-                json!({"KeyId": key_id, "Plaintext": bytes_arg(plaintext.as_bytes())}),
-            )["CiphertextBlob"],
-        )
-    };
+    let encrypt = |plaintext: &str| support::s3::kms_encrypt(&moto, &key_id, plaintext.as_bytes());
     let kms_reference = format!("kms:{}", support::b64(&encrypt(KMS_VALUE)));
     let s3_kms_body = support::b64(&encrypt(&format!("S3_KMS={S3_KMS_VALUE}\n")));
 

@@ -185,15 +185,8 @@ fn generated_policy_is_sufficient_and_each_required_statement_is_needed() {
         "alias/pol",
         b"S3VAR=from-s3\nOTHER=unused\n",
     );
-    let blob = moto.call(
-        "kms",
-        "encrypt",
-        json!({"KeyId": key_id, "Plaintext": support::bytes_arg(b"from-kms")}),
-    );
-    let inline = format!(
-        "kms:{}",
-        support::b64(&support::bytes_of(&blob["CiphertextBlob"]))
-    );
+    let blob = support::s3::kms_encrypt(&moto, &key_id, b"from-kms");
+    let inline = format!("kms:{}", support::b64(&blob));
     let configure = |c: &mut std::process::Command| {
         c.env("ONE", "ssm:/pol/one")
             .env("TOKEN", "sm:pol/api#TOKEN")
