@@ -117,6 +117,9 @@ pub struct CommonArgs {
     /// Wait a random time in [0, DURATION) before the first request, to spread a fleet's starts (the deadline starts after it) [env: ENVSEAL_SPLAY] [default: 0]
     #[arg(long, value_name = "DURATION")]
     pub splay: Option<String>,
+    /// Pass variables whose name matches PATTERN (* and ? globs; repeatable, commas separate several) through untouched, even when their value looks like a reference [env: ENVSEAL_IGNORE]
+    #[arg(long = "ignore", value_name = "PATTERN")]
+    pub ignore: Vec<String>,
     /// What a bundle does to an inherited plain variable of the same name: override, keep, error [env: ENVSEAL_COLLISION]
     #[arg(long, value_name = "POLICY")]
     pub collision: Option<String>,
@@ -178,6 +181,7 @@ impl CommonArgs {
             log_format: self.log_format.clone(),
             init,
             init_pgroup: false,
+            ignore: self.ignore.clone(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::glob::Glob;
 use crate::plan::SourceSpec;
 use crate::reference;
 
@@ -50,6 +51,8 @@ pub struct Config {
     pub init_pgroup: bool,
     /// The `AWS_*` settings envseal reads itself.
     pub aws: AwsSettings,
+    /// `--ignore` / `ENVSEAL_IGNORE`: variables passed through untouched.
+    pub ignore: Vec<Glob>,
 }
 
 /// What the user typed, before the environment is consulted.
@@ -64,6 +67,8 @@ pub struct Flags {
     pub log_format: Option<String>,
     pub init: bool,
     pub init_pgroup: bool,
+    /// `--ignore` patterns as typed (each may hold several, comma-separated).
+    pub ignore: Vec<String>,
 }
 
 fn env_var(env: &[(OsString, OsString)], name: &str) -> Option<String> {
@@ -107,6 +112,7 @@ impl Config {
 
     pub fn new(flags: &Flags, env: &[(OsString, OsString)]) -> Result<Config, Error> {
         let (log_level, log_format) = Config::logging(flags, env)?;
+        let ignore = ignore_patterns(flags, env)?;
         let raw_sources: Vec<String> = if flags.from.is_empty() {
             env_var(env, "ENVSEAL_FROM")
                 .map(|v| split_sources(&v))
@@ -184,6 +190,7 @@ impl Config {
             init,
             init_pgroup,
             aws: AwsSettings::from_env(env),
+            ignore,
         })
     }
 }
@@ -282,6 +289,33 @@ fn env_bool(env: &[(OsString, OsString)], name: &str) -> Result<bool, Error> {
             "{name}={other:?} is not one of 1, 0, true, false"
         ))),
     }
+}
+
+/// `--ignore` (repeatable), else `ENVSEAL_IGNORE`: name patterns separated by
+/// commas. `--ignore` given at all replaces `ENVSEAL_IGNORE` (as `--from`
+/// does `ENVSEAL_FROM`). An empty `ENVSEAL_IGNORE` is no pattern; an empty
+/// item, or a pattern that cannot match a variable name, is an error naming
+/// it.
+pub fn ignore_patterns(flags: &Flags, env: &[(OsString, OsString)]) -> Result<Vec<Glob>, Error> {
+    let (origin, lists): (&str, Vec<String>) = if flags.ignore.is_empty() {
+        match env_var(env, "ENVSEAL_IGNORE") {
+            Some(v) if !v.trim().is_empty() => ("ENVSEAL_IGNORE", vec![v]),
+            _ => return Ok(Vec::new()),
+        }
+    } else {
+        ("--ignore", flags.ignore.clone())
+    };
+    let mut out = Vec::new();
+    for list in &lists {
+        for item in list.split(',') {
+            let item = item.trim();
+            let glob = Glob::parse(item).map_err(|reason| {
+                Error::Config(format!("{origin} pattern {item:?} is malformed: {reason}"))
+            })?;
+            out.push(glob);
+        }
+    }
+    Ok(out)
 }
 
 /// `ENVSEAL_FROM` and `--from` take sources separated by commas or newlines.

@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Collision;
 use crate::error::{Failure, FailureKind, FetchError};
-use crate::plan::{Answer, Fetched, Inherited, Request, SourceSpec};
+use crate::plan::{Answer, Fetched, Inherited, Request, SourceSpec, TemplatePart, VarTemplate};
 use crate::reference::{Bundle, Target};
 use crate::secret::Secret;
 
@@ -126,8 +126,12 @@ pub fn assemble(
         plain_names.insert(name.clone());
         env.set(name, Value::Plain(value));
     }
-    let reference_names: std::collections::HashSet<&str> =
-        inherited.refs.iter().map(|r| r.name.as_str()).collect();
+    let reference_names: std::collections::HashSet<&str> = inherited
+        .refs
+        .iter()
+        .map(|r| r.name.as_str())
+        .chain(inherited.templates.iter().map(|t| t.name.as_str()))
+        .collect();
 
     for spec in sources {
         let request = Request::for_bundle(&spec.source.bundle);
@@ -255,11 +259,83 @@ pub fn assemble(
         }
     }
 
+    for template in inherited.templates {
+        match substitute(&template, answers) {
+            Ok(value) => {
+                env.set(
+                    OsString::from(&template.name),
+                    Value::Resolved {
+                        value,
+                        reference: template.describe(),
+                    },
+                );
+            }
+            Err(mut f) => failures.append(&mut f),
+        }
+    }
+
     Outcome {
         env,
         failures,
         skipped,
     }
+}
+
+/// A template's value: its text with every segment replaced by what the
+/// segment's reference resolved to. Every segment must resolve (not even a
+/// missing one is forgiven); each one that does not is a failure naming
+/// the variable and that segment's reference.
+fn substitute(
+    template: &VarTemplate,
+    answers: &HashMap<Request, Answer>,
+) -> Result<Secret, Vec<Failure>> {
+    let mut values: Vec<Secret> = Vec::new();
+    let mut failures = Vec::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Text(_) => {}
+            TemplatePart::Ref { raw, reference } => {
+                let request = Request::for_target(&reference.target);
+                let result = reference_value(&reference.target, answer_for(answers, &request))
+                    .and_then(|v| {
+                        check_value(&v)
+                            .map(|_| v)
+                            .map_err(|r| FetchError::new(FailureKind::InvalidValue, r))
+                    });
+                match result {
+                    Ok(v) => values.push(v),
+                    Err(e) => failures.push(Failure {
+                        variable: template.name.clone(),
+                        reference: raw.clone(),
+                        kind: e.kind,
+                        reason: e.reason,
+                    }),
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures);
+    }
+    // Sized first, so that no reallocation leaves a copy of a value behind.
+    let len = template
+        .parts
+        .iter()
+        .map(|p| match p {
+            TemplatePart::Text(t) => t.len(),
+            TemplatePart::Ref { .. } => 0,
+        })
+        .sum::<usize>()
+        + values.iter().map(Secret::len).sum::<usize>();
+    let mut value = String::with_capacity(len);
+    let mut values = values.iter();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Text(t) => value.push_str(t),
+            TemplatePart::Ref { .. } => value.push_str(values.next().map_or("", Secret::expose)),
+        }
+    }
+    Ok(Secret::new(value))
 }
 
 fn answer_for<'a>(

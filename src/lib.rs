@@ -27,7 +27,9 @@
 //!   [`plan::Request`]s split per backend; [`plan::Fetched`] /
 //!   [`plan::Answer`], what a backend hands to `environment`
 //! - `reference`   — the reference grammar → [`reference::Reference`] /
-//!   [`reference::Source`] (pure)
+//!   [`reference::Source`] (pure); `compat` (other tools' forms → envseal's),
+//!   `template` (`{{REF}}` segments in a value)
+//! - `glob`        — `--ignore` / `ENVSEAL_IGNORE` name patterns (pure)
 //! - `s3ec/`       — S3 Encryption Client ciphertext → plaintext: `envelope`
 //!   (metadata → envelope), `cipher` (AES open, V3 key, push-side encrypt),
 //!   `sniff` (KMS blobs, Encryption SDK messages), `format` (the shared
@@ -44,6 +46,7 @@ pub mod config;
 pub mod document;
 pub mod environment;
 pub mod error;
+pub mod glob;
 pub mod log;
 pub mod pipeline;
 pub mod plan;

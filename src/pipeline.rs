@@ -26,20 +26,23 @@ use crate::plan::{self, Answer, Plan, Request};
 /// every failure. Starts logging first, so that everything after it is logged.
 pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config, Outcome), Error> {
     crate::log::start(flags, &env)?;
+    let ignore = config::ignore_patterns(flags, &env)?;
     let config = match Config::new(flags, &env) {
         // Malformed sources: list the malformed per-variable references of
         // the same run with them, so that one run names every mistake.
         Err(Error::Resolution(mut failures)) => {
-            failures.extend(plan::split_inherited(env).failures);
+            failures.extend(plan::split_inherited(env, &ignore).failures);
             return Err(Error::Resolution(failures));
         }
         other => other?,
     };
-    let inherited = plan::split_inherited(env);
-    let requests = plan::requests(&inherited.refs, &config.sources);
+    let inherited = plan::split_inherited(env, &config.ignore);
+    let mut requests = plan::requests(&inherited.refs, &config.sources);
+    requests.extend(plan::template_requests(&inherited.templates));
     let plan = Plan::new(&requests);
     tracing::debug!(
         references = inherited.refs.len(),
+        templates = inherited.templates.len(),
         bundles = config.sources.len(),
         requests = plan.len(),
         "planned"

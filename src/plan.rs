@@ -11,6 +11,8 @@ use std::ffi::OsString;
 use zeroize::Zeroizing;
 
 use crate::error::{Failure, FailureKind, FetchError};
+use crate::glob::Glob;
+use crate::reference::template::{self, Part};
 use crate::reference::{
     self, Bundle, KmsBlob, Reference, S3Object, SecretVersion, Source, SsmParam, Target,
 };
@@ -24,27 +26,76 @@ pub struct VarRef {
     pub reference: Reference,
 }
 
+/// An inherited variable whose value is a template: literal text with
+/// `{{REF}}` segments, every one of which must resolve.
+#[derive(Debug)]
+pub struct VarTemplate {
+    pub name: String,
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug)]
+pub enum TemplatePart {
+    /// Literal text of the value, kept as it is.
+    Text(String),
+    /// A `{{REF}}` segment: the reference as written (trimmed), parsed.
+    Ref { raw: String, reference: Reference },
+}
+
+impl VarTemplate {
+    /// The segments' references, in order.
+    pub fn segments(&self) -> impl Iterator<Item = (&str, &Reference)> {
+        self.parts.iter().filter_map(|p| match p {
+            TemplatePart::Ref { raw, reference } => Some((raw.as_str(), reference)),
+            TemplatePart::Text(_) => None,
+        })
+    }
+
+    /// What `check` and logs show for the variable: its references, each in
+    /// braces; never the literal text (which could hold anything).
+    pub fn describe(&self) -> String {
+        self.segments()
+            .map(|(raw, _)| format!("{{{{{raw}}}}}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// The inherited environment, split.
 #[derive(Debug, Default)]
 pub struct Inherited {
     pub plain: Vec<(OsString, OsString)>,
     pub refs: Vec<VarRef>,
+    /// Values with `{{REF}}` segments.
+    pub templates: Vec<VarTemplate>,
     /// Malformed references, already as failures.
     pub failures: Vec<Failure>,
 }
 
-/// Splits the inherited environment into plain variables and references;
-/// drops every `ENVSEAL_*` variable.
+/// Splits the inherited environment into plain variables, references and
+/// templates; drops every `ENVSEAL_*` variable. A variable whose name
+/// matches an `ignore` pattern is plain, whatever its value.
 ///
 /// A value that starts like a reference is a reference, whatever else is
 /// wrong with it: when it (or its variable's name) is not UTF-8 it is a
-/// malformed reference, never passed through as a plain string.
-pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Inherited {
+/// malformed reference, never passed through as a plain string. Otherwise a
+/// value with a `{{REF}}` segment is a template.
+pub fn split_inherited(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ignore: &[Glob],
+) -> Inherited {
     use std::os::unix::ffi::OsStrExt;
     let mut out = Inherited::default();
     for (name, value) in vars {
         if name.as_bytes().starts_with(b"ENVSEAL_") {
             continue;
+        }
+        if !ignore.is_empty() {
+            let lossy = name.to_string_lossy();
+            if ignore.iter().any(|g| g.matches(&lossy)) {
+                out.plain.push((name, value));
+                continue;
+            }
         }
         match (name.to_str(), value.to_str()) {
             (Some(n), Some(v)) if reference::looks_like_reference(v) => {
@@ -62,8 +113,16 @@ pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> 
                     }),
                 }
             }
+            (Some(n), Some(v)) if v.contains("{{") => match split_template(n, v) {
+                Ok(Some(t)) => out.templates.push(t),
+                Ok(None) => out.plain.push((name, value)),
+                Err(failures) => out.failures.extend(failures),
+            },
             (Some(_), Some(_)) => out.plain.push((name, value)),
-            (n, v) if reference::looks_like_reference(&value.to_string_lossy()) => {
+            (n, v)
+                if reference::looks_like_reference(&value.to_string_lossy())
+                    || template::has_reference_segment(&value.to_string_lossy()) =>
+            {
                 out.failures.push(Failure {
                     variable: name.to_string_lossy().into_owned(),
                     reference: value.to_string_lossy().into_owned(),
@@ -80,6 +139,55 @@ pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> 
         }
     }
     out
+}
+
+/// A value with `{{` as a template: `Ok(None)` when it has no reference
+/// segment (plain), else every segment parsed, or every malformed one as a
+/// failure (named by the variable and the segment, never the value).
+/// `?optional` is refused inside a template: every segment must resolve.
+fn split_template(name: &str, value: &str) -> Result<Option<VarTemplate>, Vec<Failure>> {
+    let failure = |reference: &str, reason: String| Failure {
+        variable: name.to_owned(),
+        reference: reference.to_owned(),
+        kind: FailureKind::Malformed,
+        reason,
+    };
+    let parts = match template::parse_template(value) {
+        Ok(None) => return Ok(None),
+        Ok(Some(parts)) => parts,
+        Err(e) => {
+            return Err(vec![failure(
+                "(template)",
+                format!("malformed template: {e}"),
+            )])
+        }
+    };
+    let mut failures = Vec::new();
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        match part {
+            Part::Text(t) => out.push(TemplatePart::Text(t.to_owned())),
+            Part::Ref(raw) => match reference::parse_reference(raw) {
+                Ok(r) if r.optional => failures.push(failure(
+                    raw,
+                    "?optional is not allowed inside a template: every segment must resolve".into(),
+                )),
+                Ok(reference) => out.push(TemplatePart::Ref {
+                    raw: raw.to_owned(),
+                    reference,
+                }),
+                Err(e) => failures.push(failure(raw, format!("malformed reference: {e}"))),
+            },
+        }
+    }
+    if failures.is_empty() {
+        Ok(Some(VarTemplate {
+            name: name.to_owned(),
+            parts: out,
+        }))
+    } else {
+        Err(failures)
+    }
 }
 
 /// A bundle source as given, parsed.
@@ -100,6 +208,15 @@ pub fn requests(refs: &[VarRef], sources: &[SourceSpec]) -> Vec<Request> {
             .map(|r| Request::for_target(&r.reference.target)),
     );
     out
+}
+
+/// Every request the templates' segments need (not deduplicated: they
+/// collapse with everything else in [`Plan::new`]).
+pub fn template_requests(templates: &[VarTemplate]) -> impl Iterator<Item = Request> + '_ {
+    templates
+        .iter()
+        .flat_map(|t| t.segments())
+        .map(|(_, r)| Request::for_target(&r.target))
 }
 
 /// What a backend fetched for one request, before any decoding by reference.
@@ -248,7 +365,7 @@ mod tests {
             ("B".into(), "ssm:/b".into()),
             ("C".into(), "ssm:".into()),
         ];
-        let inherited = split_inherited(vars);
+        let inherited = split_inherited(vars, &[]);
         assert_eq!(
             inherited.plain,
             vec![(OsString::from("A"), OsString::from("plain"))]
@@ -284,7 +401,7 @@ mod tests {
                 OsString::from_vec(b"\xff\xfe".to_vec()),
             ),
         ];
-        let inherited = split_inherited(vars);
+        let inherited = split_inherited(vars, &[]);
         assert!(inherited.refs.is_empty());
         assert_eq!(inherited.failures.len(), 2, "{:?}", inherited.failures);
         assert_eq!(inherited.failures[0].variable, "BAD_VALUE");

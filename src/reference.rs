@@ -3,7 +3,11 @@
 //! error messages quote the reference (never a value — a reference is a
 //! pointer, not a secret).
 
+use std::borrow::Cow;
 use std::fmt;
+
+pub mod compat;
+pub mod template;
 
 /// One parsed per-variable reference (`DB_PASSWORD=ssm:/prod/db/password`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +172,7 @@ pub fn looks_like_reference(value: &str) -> bool {
         || value.starts_with("s3://")
         || value.starts_with("kms:")
         || arn_service(value).is_some_and(|s| s == "ssm" || s == "secretsmanager")
+        || compat::is_vals(value)
 }
 
 fn arn_service(value: &str) -> Option<&str> {
@@ -278,8 +283,31 @@ impl Suffix {
     }
 }
 
-/// Parses a per-variable reference.
+/// Parses a per-variable reference, in envseal's syntax or another tool's
+/// ([`compat::normalize`]).
 pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
+    if input.chars().any(|c| c.is_control()) {
+        return err("reference contains a control character");
+    }
+    read_as(compat::normalize(input)?, parse_own_reference)
+}
+
+/// Parses `normalized` with `parse`; when it was rewritten from another
+/// tool's form, an error says what it was read as.
+fn read_as<T>(
+    normalized: Cow<'_, str>,
+    parse: impl Fn(&str) -> Result<T, ParseError>,
+) -> Result<T, ParseError> {
+    parse(&normalized).map_err(|e| match normalized {
+        Cow::Borrowed(_) => e,
+        Cow::Owned(n) => ParseError {
+            reason: format!("{} (read as {n})", e.reason),
+        },
+    })
+}
+
+/// Parses a per-variable reference in envseal's own syntax.
+fn parse_own_reference(input: &str) -> Result<Reference, ParseError> {
     if input.chars().any(|c| c.is_control()) {
         return err("reference contains a control character");
     }
@@ -379,8 +407,18 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
     }
 }
 
-/// Parses a bundle source.
+/// Parses a bundle source, in envseal's syntax or another tool's
+/// ([`compat::normalize`]: `ssm:///PATH/`, `ref+awsssm://PATH/`, …).
 pub fn parse_source(input: &str) -> Result<Source, ParseError> {
+    let input = input.trim();
+    if input.chars().any(|c| c.is_control()) {
+        return err("source contains a control character");
+    }
+    read_as(compat::normalize(input)?, parse_own_source)
+}
+
+/// Parses a bundle source in envseal's own syntax.
+fn parse_own_source(input: &str) -> Result<Source, ParseError> {
     let input = input.trim();
     if input.chars().any(|c| c.is_control()) {
         return err("source contains a control character");

@@ -16,7 +16,9 @@ use crate::cli::PolicyArgs;
 use crate::config::{AwsSettings, Config};
 use crate::error::Error;
 use crate::pipeline;
-use crate::plan::{requests, split_inherited, Plan, Request, SourceSpec, VarRef};
+use crate::plan::{
+    requests, split_inherited, template_requests, Plan, Request, SourceSpec, VarRef,
+};
 use crate::reference::{Bundle, Target};
 
 /// Sids of statements envseal works without (it falls back or they apply only
@@ -285,11 +287,12 @@ pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Err
     crate::log::start(&flags, &env)?;
     let config = Config::new(&flags, &env)?;
     let region = config.aws.region.clone();
-    let inherited = split_inherited(env);
+    let inherited = split_inherited(env, &config.ignore);
     if !inherited.failures.is_empty() {
         return Err(Error::Resolution(inherited.failures));
     }
-    let requests = requests(&inherited.refs, &config.sources);
+    let mut requests = requests(&inherited.refs, &config.sources);
+    requests.extend(template_requests(&inherited.templates));
     let optional = optional_objects(&inherited.refs, &config.sources);
     let mut scope = Scope {
         region: region.unwrap_or_else(|| "*".into()),

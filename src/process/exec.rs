@@ -216,10 +216,13 @@ mod tests {
     #[test]
     fn e2big_reason_names_sizes_never_values() {
         let secret = "s".repeat(MAX_ARG_STRLEN + 10);
-        let inherited = crate::plan::split_inherited(vec![
-            (OsString::from("SMALL"), OsString::from("x")),
-            (OsString::from("HUGE"), OsString::from(secret.as_str())),
-        ]);
+        let inherited = crate::plan::split_inherited(
+            vec![
+                (OsString::from("SMALL"), OsString::from("x")),
+                (OsString::from("HUGE"), OsString::from(secret.as_str())),
+            ],
+            &[],
+        );
         let outcome = crate::environment::assemble(
             inherited,
             &[],

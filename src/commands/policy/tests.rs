@@ -278,7 +278,7 @@ fn optional_objects_come_from_optional_references_and_sources() {
     .iter()
     .map(|(k, v)| (OsString::from(k), OsString::from(v)))
     .collect();
-    let inherited = split_inherited(env);
+    let inherited = split_inherited(env, &[]);
     assert!(inherited.failures.is_empty(), "{:?}", inherited.failures);
     let sources: Vec<SourceSpec> = [
         "s3://bkt-three/bundle.env?optional",
