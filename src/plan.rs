@@ -413,6 +413,82 @@ mod tests {
         assert_eq!(inherited.plain[0].0, OsString::from("BINARY_PLAIN"));
     }
 
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    #[test]
+    fn ignored_names_are_plain_whatever_their_value() {
+        let ignore = [Glob::parse("MODEL_*").unwrap(), Glob::parse("T?L").unwrap()];
+        let inherited = split_inherited(
+            vars(&[
+                ("MODEL_URI", "s3://models/v3"),
+                ("MODEL_BAD", "ssm:"),
+                ("TPL", "{{ssm:/x}}"),
+                ("DB", "ssm:/db"),
+                ("ENVSEAL_IGNORE", "MODEL_*"),
+            ]),
+            &ignore,
+        );
+        let plain: Vec<_> = inherited
+            .plain
+            .iter()
+            .map(|(k, _)| k.to_str().unwrap())
+            .collect();
+        assert_eq!(plain, ["MODEL_URI", "MODEL_BAD", "TPL"]);
+        assert_eq!(inherited.refs.len(), 1);
+        assert!(inherited.failures.is_empty() && inherited.templates.is_empty());
+    }
+
+    #[test]
+    fn templates_are_split_and_their_segments_planned() {
+        let inherited = split_inherited(
+            vars(&[
+                (
+                    "URL",
+                    "pg://{{sm:db#user}}:{{ sm:db#password }}@{{ssm:///db/host}}",
+                ),
+                ("GO", "{{ .Foo }}"),
+                ("REF", "ssm:/db/host"),
+                ("OPT", "{{ssm:/a?optional}}"),
+                ("BAD", "{{ssm:/a}}{{sm:}}"),
+                ("OPEN", "x{{ ssm:/a"),
+            ]),
+            &[],
+        );
+        assert_eq!(inherited.plain.len(), 1, "GO is plain");
+        assert_eq!(inherited.templates.len(), 1);
+        let t = &inherited.templates[0];
+        assert_eq!(t.name, "URL");
+        assert_eq!(
+            t.describe(),
+            "{{sm:db#user}} {{sm:db#password}} {{ssm:///db/host}}"
+        );
+        let failed: Vec<(&str, &str)> = inherited
+            .failures
+            .iter()
+            .map(|f| (f.variable.as_str(), f.reference.as_str()))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                ("OPT", "ssm:/a?optional"),
+                ("BAD", "sm:"),
+                ("OPEN", "(template)")
+            ]
+        );
+        assert!(inherited.failures[0].reason.contains("optional"));
+        let mut all = requests(&inherited.refs, &[]);
+        all.extend(template_requests(&inherited.templates));
+        assert_eq!(all.len(), 4);
+        // The secret twice (two keys), the parameter by template and by
+        // reference: two requests.
+        assert_eq!(Plan::new(&all).len(), 2);
+    }
+
     #[test]
     fn identical_references_are_fetched_once() {
         let refs = [

@@ -20,8 +20,9 @@ const EXIT_RESOLUTION: i32 = 111;
 /// A command that reports whether it ran.
 const STARTED: [&str; 4] = ["--", "sh", "-c", "echo started"];
 
-fn exec_env(cmd: &mut std::process::Command) -> support::Run {
-    run(cmd.args(["exec", "--", "/usr/bin/env"]))
+/// `envseal exec FLAGS -- /usr/bin/env`.
+fn exec_env(cmd: &mut std::process::Command, flags: &[&str]) -> support::Run {
+    run(cmd.arg("exec").args(flags).args(["--", "/usr/bin/env"]))
 }
 
 #[test]
@@ -57,15 +58,14 @@ fn ignored_variables_pass_through_even_when_they_look_like_references() {
         assert!(!env.contains_key("ENVSEAL_IGNORE"));
     };
     // The flag, repeatable, with commas, `*` and `?`.
-    expect_passed_through(&exec_env(base().args([
-        "--ignore",
-        "MODEL_*",
-        "--ignore",
-        "CACHE_UR?,T*",
-    ])));
+    expect_passed_through(&exec_env(
+        &mut base(),
+        &["--ignore", "MODEL_*", "--ignore", "CACHE_UR?,T*"],
+    ));
     // The variable, with spaces after the commas.
     expect_passed_through(&exec_env(
         base().env("ENVSEAL_IGNORE", "*_URI, CACHE_???, TPL"),
+        &[],
     ));
 
     // `--ignore` given at all replaces ENVSEAL_IGNORE (as --from does
@@ -214,7 +214,7 @@ fn ssm_env_and_vals_forms_resolve() {
     assert_eq!(env["API_TOKEN"], "b-tok");
     assert_eq!(env["DB_HOST"], "b-host");
 
-    let out = exec_env(moto.envseal().env("ENVSEAL_FROM", "ssm:///bundle/"));
+    let out = exec_env(moto.envseal().env("ENVSEAL_FROM", "ssm:///bundle/"), &[]);
     out.expect_code(0);
     assert_eq!(out.env()["API_TOKEN"], "b-tok");
 
@@ -421,8 +421,8 @@ fn malformed_templates_are_refused_before_any_aws_work() {
         ("OPT", "x{{ssm:/a?optional}}", "ssm:/a?optional", "optional"),
         (
             "OPT2",
-            "x{{sm:b#K&optional}}y",
-            "sm:b#K&optional",
+            "x{{sm:b#K?version-stage=S&optional}}y",
+            "sm:b#K?version-stage=S&optional",
             "optional",
         ),
         (

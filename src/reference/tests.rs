@@ -270,3 +270,45 @@ fn sources() {
     assert!(parse_source("https://x").is_err());
     assert!(parse_source("").is_err());
 }
+
+/// Other tools' forms parse to exactly what envseal's own do; an error says
+/// what the form was read as; vals' other providers are references (and
+/// refused), not plain strings.
+#[test]
+fn other_tools_forms() {
+    for (theirs, ours) in [
+        ("ssm:///prod/db", "ssm:/prod/db"),
+        ("ssm://name:2", "ssm:name:2"),
+        ("ref+awsssm://prod/db+", "ssm:/prod/db"),
+        ("ref+awssecrets://prod/api#/TOKEN", "sm:prod/api#TOKEN"),
+        (
+            "ref+awssecrets://prod/api?version_stage=AWSPREVIOUS#/TOKEN",
+            "sm:prod/api#TOKEN?version-stage=AWSPREVIOUS",
+        ),
+        ("ref+s3://bucket/k.env#/A", "s3://bucket/k.env#A"),
+    ] {
+        assert_eq!(parse_reference(theirs), parse_reference(ours), "{theirs}");
+    }
+    let e = reason("ref+awsssm://prod//db");
+    assert!(
+        e.contains("'//'") && e.contains("(read as ssm:/prod//db)"),
+        "{e}"
+    );
+    assert!(reason("ref+awsssm://a?bogus").contains("unknown option 'bogus'"));
+    assert!(looks_like_reference("ref+vault://kv/x"));
+    assert!(looks_like_reference("ssm://x"));
+    assert!(!looks_like_reference("ref+nothing"));
+    assert!(reason("ref+vault://kv/x").contains("'vault'"));
+    assert_eq!(
+        parse_source("ssm:///app/prod/").unwrap(),
+        parse_source("ssm:/app/prod/").unwrap()
+    );
+    assert_eq!(
+        parse_source(" ref+awsssm://app/prod/ ").unwrap(),
+        parse_source("ssm:/app/prod/").unwrap()
+    );
+    assert_eq!(
+        parse_source("ref+awssecrets://app/cfg").unwrap(),
+        parse_source("sm:app/cfg").unwrap()
+    );
+}
