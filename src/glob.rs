@@ -118,6 +118,9 @@ mod tests {
         for bad in ["", "A=B", "A\0", "A\nB", "A B", " ", "[AB]*", "A]"] {
             assert!(Glob::parse(bad).is_err(), "{bad:?}");
         }
+        for own in ["*", "?", "A*B?C", "**??", "é*"] {
+            assert!(Glob::parse(own).unwrap().matches(own), "a pattern matches itself");
+        }
         let g = Glob::parse("MODEL_*").unwrap();
         assert!(g.matches("MODEL_URI"));
         assert_eq!(g.to_string(), "MODEL_*");

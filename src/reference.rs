@@ -293,16 +293,17 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
 }
 
 /// Parses `normalized` with `parse`; when it was rewritten from another
-/// tool's form, an error says what it was read as.
+/// tool's form, an error says what it was read as (unless that is long:
+/// reasons stay short).
 fn read_as<T>(
     normalized: Cow<'_, str>,
     parse: impl Fn(&str) -> Result<T, ParseError>,
 ) -> Result<T, ParseError> {
     parse(&normalized).map_err(|e| match normalized {
-        Cow::Borrowed(_) => e,
-        Cow::Owned(n) => ParseError {
+        Cow::Owned(n) if n.len() <= 96 => ParseError {
             reason: format!("{} (read as {n})", e.reason),
         },
+        _ => e,
     })
 }
 

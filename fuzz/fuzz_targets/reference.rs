@@ -37,6 +37,21 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
+    // Templates: every segment found starts like a reference and parses or
+    // fails like one; a value with a segment is detected as having one.
+    if let Ok(Some(parts)) = envseal::reference::template::parse_template(input) {
+        assert!(envseal::reference::template::has_reference_segment(input));
+        for part in parts {
+            if let envseal::reference::template::Part::Ref(segment) = part {
+                assert!(looks_like_reference(segment), "{segment:?}");
+                let _ = parse_reference(segment);
+            }
+        }
+    }
+    // --ignore patterns: a valid pattern matches itself (`*` and `?` too).
+    if let Ok(glob) = envseal::glob::Glob::parse(input) {
+        assert!(glob.matches(input), "{input:?}");
+    }
     // The --from / ENVSEAL_FROM grammar, and the way ENVSEAL_FROM is split.
     let _ = parse_source(input);
     for part in envseal::config::split_sources(input) {
