@@ -119,7 +119,10 @@ mod tests {
             assert!(Glob::parse(bad).is_err(), "{bad:?}");
         }
         for own in ["*", "?", "A*B?C", "**??", "é*"] {
-            assert!(Glob::parse(own).unwrap().matches(own), "a pattern matches itself");
+            assert!(
+                Glob::parse(own).unwrap().matches(own),
+                "a pattern matches itself"
+            );
         }
         let g = Glob::parse("MODEL_*").unwrap();
         assert!(g.matches("MODEL_URI"));
