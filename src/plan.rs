@@ -123,9 +123,15 @@ pub fn split_inherited(
                 if reference::looks_like_reference(&value.to_string_lossy())
                     || template::has_reference_segment(&value.to_string_lossy()) =>
             {
+                let lossy = value.to_string_lossy();
                 out.failures.push(Failure {
                     variable: name.to_string_lossy().into_owned(),
-                    reference: value.to_string_lossy().into_owned(),
+                    // A template's text is not a reference: never quoted.
+                    reference: if reference::looks_like_reference(&lossy) {
+                        lossy.into_owned()
+                    } else {
+                        "(template)".to_owned()
+                    },
                     kind: FailureKind::Malformed,
                     reason: if v.is_none() {
                         "malformed reference: not valid UTF-8".to_owned()
@@ -397,13 +403,19 @@ mod tests {
                 OsString::from("x"),
             ),
             (
+                OsString::from("BAD_TEMPLATE"),
+                OsString::from_vec(b"pw=\xff{{ ssm:/prod/db}}".to_vec()),
+            ),
+            (
                 OsString::from("BINARY_PLAIN"),
                 OsString::from_vec(b"\xff\xfe".to_vec()),
             ),
         ];
         let inherited = split_inherited(vars, &[]);
         assert!(inherited.refs.is_empty());
-        assert_eq!(inherited.failures.len(), 2, "{:?}", inherited.failures);
+        assert_eq!(inherited.failures.len(), 3, "{:?}", inherited.failures);
+        assert_eq!(inherited.failures[2].variable, "BAD_TEMPLATE");
+        assert_eq!(inherited.failures[2].reference, "(template)");
         assert_eq!(inherited.failures[0].variable, "BAD_VALUE");
         assert!(inherited.failures[0].reason.contains("UTF-8"));
         assert_eq!(inherited.failures[0].kind, FailureKind::Malformed);

@@ -305,7 +305,7 @@ fn templates_substitute_every_segment_in_place() {
         .env("GO_TEMPLATE", "{{ .Values.image }}:{{ .Tag }}")
         .env("MIXED", "{{ .Foo }} at {{ssm:/prod/db/host}}")
         .env("USER_REF", "sm:prod/db#user")
-        .env("ENVSEAL_LOG", "debug")
+        .env("ENVSEAL_LOG", "trace")
         .args(["exec", "--", "/usr/bin/env"]));
     out.expect_code(0);
     let env = out.env();
@@ -328,7 +328,9 @@ fn templates_substitute_every_segment_in_place() {
         planned.contains("templates=3") && planned.contains("requests=2"),
         "{planned}"
     );
-    assert!(!out.stderr.contains("p@ss:w/rd"));
+    for value in ["p@ss:w/rd", "db.internal", "postgres://app:"] {
+        assert!(!out.stderr.contains(value), "{value} in the trace log");
+    }
 
     // export prints the substituted value.
     let out = run(moto
