@@ -543,6 +543,57 @@ mod tests {
     }
 
     #[test]
+    fn ignore_patterns_from_flags_or_the_variable() {
+        let env = vec![(
+            OsString::from("ENVSEAL_IGNORE"),
+            OsString::from(" MODEL_*, *_URL "),
+        )];
+        let names = |flags: &Flags, env: &[(OsString, OsString)]| -> Vec<String> {
+            ignore_patterns(flags, env)
+                .unwrap()
+                .iter()
+                .map(|g| g.to_string())
+                .collect()
+        };
+        assert_eq!(names(&Flags::default(), &env), ["MODEL_*", "*_URL"]);
+        let flags = Flags {
+            ignore: vec!["A".into(), "B?,C*".into()],
+            ..Flags::default()
+        };
+        assert_eq!(
+            names(&flags, &env),
+            ["A", "B?", "C*"],
+            "the flag replaces the variable"
+        );
+        assert!(names(&Flags::default(), &[]).is_empty());
+        let empty = vec![(OsString::from("ENVSEAL_IGNORE"), OsString::from(" "))];
+        assert!(names(&Flags::default(), &empty).is_empty());
+        for (flags, env, named) in [
+            (
+                Flags {
+                    ignore: vec!["A=B".into()],
+                    ..Flags::default()
+                },
+                vec![],
+                "--ignore pattern \"A=B\"",
+            ),
+            (
+                Flags::default(),
+                vec![(OsString::from("ENVSEAL_IGNORE"), OsString::from("A,,B"))],
+                "ENVSEAL_IGNORE pattern \"\"",
+            ),
+        ] {
+            match Config::new(&flags, &env) {
+                Err(e @ Error::Config(_)) => {
+                    assert!(e.to_string().contains(named), "{e}");
+                    assert_eq!(e.exit_code(), crate::error::EXIT_RESOLUTION);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn init_pgroup_implies_init() {
         let env = |k: &str, v: &str| vec![(OsString::from(k), OsString::from(v))];
         let c = Config::new(&Flags::default(), &env("ENVSEAL_INIT_PGROUP", "1")).unwrap();
