@@ -484,3 +484,27 @@ fn policy_covers_template_segments_and_skips_ignored_variables() {
     );
     assert!(!text.contains("models"), "ignored: {text}");
 }
+
+/// A template is a per-variable reference for precedence: a bundle key of
+/// the same name does not override it.
+#[test]
+fn a_bundle_does_not_override_a_template() {
+    let moto = Moto::start();
+    seed_db(&moto);
+    seed_ssm(
+        &moto,
+        &[
+            ("/bundle/database_url", "from-bundle"),
+            ("/bundle/other", "o"),
+        ],
+    );
+    let out = exec_env(
+        moto.envseal()
+            .env("DATABASE_URL", "pg://{{ssm:/prod/db/host}}/app"),
+        &["--from", "ssm:/bundle/"],
+    );
+    out.expect_code(0);
+    let env = out.env();
+    assert_eq!(env["DATABASE_URL"], "pg://db.internal/app");
+    assert_eq!(env["OTHER"], "o");
+}
