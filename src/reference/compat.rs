@@ -47,6 +47,11 @@ pub fn normalize(input: &str) -> Result<Cow<'_, str>, ParseError> {
     let Some((provider, body)) = vals_provider(input) else {
         return err("malformed vals reference (expected ref+PROVIDER://…)");
     };
+    if !matches!(provider, "awsssm" | "awssecrets" | "s3") {
+        return err(format!(
+            "vals provider '{provider}' is not supported by envseal (it reads {VALS_PROVIDERS})"
+        ));
+    }
     // One trailing '+' ends a vals reference; a name that itself ends in '+'
     // is written with two.
     let body = body.strip_suffix('+').unwrap_or(body);
@@ -121,12 +126,7 @@ pub fn normalize(input: &str) -> Result<Cow<'_, str>, ParseError> {
             }
             format!("sm:{path}")
         }
-        "s3" => format!("s3://{path}"),
-        other => {
-            return err(format!(
-                "vals provider '{other}' is not supported by envseal (it reads {VALS_PROVIDERS})"
-            ))
-        }
+        _ => format!("s3://{path}"),
     };
     if let Some(k) = key {
         out.push('#');
@@ -271,6 +271,7 @@ mod tests {
         );
         assert!(refused("ref+s3://b/k?version_id=1").contains("current version"));
         assert!(refused("ref+vault://mykv/foo#/bar").contains("'vault'"));
+        assert!(refused("ref+vault://kv/x?profile=p").contains("'vault'"));
         assert!(refused("ref+echo://x").contains("awsssm, awssecrets, s3"));
         assert!(refused("ref+nothing").contains("ref+PROVIDER://"));
         assert!(is_vals("ref+awsssm://x"));
