@@ -178,6 +178,10 @@ fn split_template(name: &str, value: &str) -> Result<Option<VarTemplate>, Vec<Fa
                     raw,
                     "?optional is not allowed inside a template: every segment must resolve".into(),
                 )),
+                Ok(_) if asks_for_file(raw) => failures.push(failure(
+                    raw,
+                    "?file is not allowed inside a template: a template's value is text in the variable itself".into(),
+                )),
                 Ok(reference) => out.push(TemplatePart::Ref {
                     raw: raw.to_owned(),
                     reference,
@@ -194,6 +198,20 @@ fn split_template(name: &str, value: &str) -> Result<Option<VarTemplate>, Vec<Fa
     } else {
         Err(failures)
     }
+}
+
+/// True when a reference's options (after `?`, before a `#KEY` that follows
+/// them) hold `file` (`?file`, `&file=true`): an in-memory file cannot be part
+/// of a template's text.
+fn asks_for_file(raw: &str) -> bool {
+    let Some(q) = raw.find('?') else {
+        return false;
+    };
+    let query = match raw.find('#') {
+        Some(h) if h > q => &raw[q + 1..h],
+        _ => &raw[q + 1..],
+    };
+    query.split('&').any(|o| o == "file" || o == "file=true")
 }
 
 /// A bundle source as given, parsed.
@@ -499,6 +517,17 @@ mod tests {
         // The secret twice (two keys), the parameter by template and by
         // reference: two requests.
         assert_eq!(Plan::new(&all).len(), 2);
+    }
+
+    #[test]
+    fn file_options_are_found_in_the_query_only() {
+        assert!(asks_for_file("ssm:/a?file"));
+        assert!(asks_for_file("sm:a#K?optional&file=true"));
+        assert!(asks_for_file("sm:a?file#K"));
+        assert!(!asks_for_file("sm:a?optional#file"));
+        assert!(!asks_for_file("sm:a#file"));
+        assert!(!asks_for_file("ssm:/a?file=false"));
+        assert!(!asks_for_file("s3://b/file?encryption=kms"));
     }
 
     #[test]

@@ -427,11 +427,12 @@ fn malformed_templates_are_refused_before_any_aws_work() {
             "sm:b#K?version-stage=S&optional",
             "optional",
         ),
+        ("FILE_OPT", "{{ssm:/a?file}}", "ssm:/a?file", "file"),
         (
             "UNKNOWN_OPT",
-            "{{ssm:/a?file}}",
-            "ssm:/a?file",
-            "unknown option",
+            "{{sm:x?version-stage=A&bogus}}",
+            "sm:x?version-stage=A&bogus",
+            "unknown option 'bogus'",
         ),
         ("BAD", "a{{ssm:}}b", "ssm:", "empty parameter name"),
         (
