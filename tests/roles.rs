@@ -329,7 +329,7 @@ fn region_option_reads_another_region_and_an_arn_keeps_its_own() {
 /// A bucket "in eu-west-1" (the proxy says so to requests signed for any
 /// other region) holding a plain value and a KMS ciphertext under a key
 /// that exists only in eu-west-1.
-fn redirect_world(status: u16) -> (Moto, Proxy) {
+fn redirect_world(status: u16) -> (Moto, Proxy, Vec<u8>) {
     let moto = Moto::start();
     let r = moto.calls(json!([
         {"service": "kms", "method": "create_key", "region": "eu-west-1", "args": {}},
@@ -355,13 +355,13 @@ fn redirect_world(status: u16) -> (Moto, Proxy) {
         "kind": "redirect", "region": "eu-west-1", "status": status,
         "target": "/far-bucket/*",
     }]}));
-    (moto, proxy)
+    (moto, proxy, blob)
 }
 
 #[test]
 fn an_s3_redirect_is_followed_once_with_kms_in_the_buckets_region() {
     for status in [301, 400] {
-        let (moto, proxy) = redirect_world(status);
+        let (moto, proxy, _) = redirect_world(status);
         let out = exec(
             proxy
                 .envseal(&moto)
@@ -403,17 +403,29 @@ fn an_s3_redirect_is_followed_once_with_kms_in_the_buckets_region() {
             .collect();
         assert_eq!(decrypts, [json!("eu-west-1")]);
     }
-    // Said at once with ?region=: no redirect at all.
-    let (moto, proxy) = redirect_world(301);
+    // Said at once with ?region=: no redirect at all. An inline kms: blob
+    // takes ?region= too (its key exists only in eu-west-1).
+    let (moto, proxy, blob) = redirect_world(301);
     let out = exec(
         proxy
             .envseal(&moto)
-            .env("PLAIN", "s3://far-bucket/plain.txt?region=eu-west-1"),
+            .env("PLAIN", "s3://far-bucket/plain.txt?region=eu-west-1")
+            .env(
+                "INLINE",
+                format!("kms:{}?region=eu-west-1", support::b64(&blob)),
+            ),
     );
     out.expect_code(0);
     assert_eq!(out.env()["PLAIN"], "far-away-value");
+    assert_eq!(out.env()["INLINE"], "kms-far-value");
     assert_eq!(proxy.stats()["faulted"], 0);
-    assert_eq!(proxy.stats()["total"], 1);
+    assert_eq!(proxy.stats()["total"], 2);
+    let out = exec(
+        proxy
+            .envseal(&moto)
+            .env("INLINE", format!("kms:{}", support::b64(&blob))),
+    );
+    assert_eq!(out.code, Some(111), "the key is not in us-east-1");
 }
 
 #[test]
