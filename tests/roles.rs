@@ -489,3 +489,68 @@ fn policy_puts_reads_through_a_role_into_the_roles_policy() {
         out.stderr
     );
 }
+
+#[test]
+fn assume_role_is_retried_like_every_other_call() {
+    let (moto, base, role, _) = world();
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [
+        {"kind": "503", "first": 2, "target": "sts.AssumeRole"},
+    ]}));
+    let out = exec(
+        envseal(&moto, &proxy, &base)
+            .env("SECRET", "ssm:/roles/a")
+            .env("ENVSEAL_ROLE_ARN", &role),
+    );
+    out.expect_code(0);
+    assert_eq!(out.env()["SECRET"], SSM_VALUE);
+    assert_eq!(assume_calls(&proxy).len(), 3);
+    assert_eq!(
+        proxy.stats()["faults"]["sts.AssumeRole"]["503"],
+        2,
+        "{}",
+        proxy.stats()
+    );
+    // And a run whose AssumeRole never succeeds within the deadline says so.
+    proxy.configure(json!({"faults": [{"kind": "503", "target": "sts.AssumeRole"}]}));
+    let out = exec(
+        envseal(&moto, &proxy, &base)
+            .env("SECRET", "ssm:/roles/a")
+            .env("ENVSEAL_ROLE_ARN", &role)
+            .env("ENVSEAL_TIMEOUT", "2s"),
+    );
+    assert_eq!(out.code, Some(111));
+    let reason = failure_reason(&out.stderr, "SECRET", "ssm:/roles/a");
+    assert!(
+        reason.contains("no answer within the 2s deadline") && reason.contains("503"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn only_the_reads_through_a_role_wait_for_its_assume_role() {
+    let (moto, base, role, _) = world();
+    let proxy = Proxy::start(&moto.endpoint);
+    proxy.configure(json!({"faults": [
+        {"kind": "slow", "ms": 1500, "target": "sts.AssumeRole"},
+    ]}));
+    let out = exec(
+        envseal(&moto, &proxy, &base)
+            .env("SECRET", format!("ssm:/roles/a?role-arn={role}"))
+            .env("OWN", "sm:roles/own"),
+    );
+    out.expect_code(0);
+    let log = proxy.requests();
+    let at = |prefix: &str| {
+        log.iter()
+            .find(|r| r["target"].as_str().unwrap_or("").starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} request in {log:?}"))["t"]
+            .as_f64()
+            .unwrap()
+    };
+    let assume = at("sts.AssumeRole");
+    // The base identity's read did not wait for the slow AssumeRole; the
+    // role's read did.
+    assert!(at("secretsmanager.") - assume < 1.0, "{log:?}");
+    assert!(at("AmazonSSM.") - assume >= 1.4, "{log:?}");
+}

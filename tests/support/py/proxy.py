@@ -73,7 +73,8 @@ Faults:
 Requests of query-protocol services (STS) have the target
 `SERVICE.ACTION` (`sts.AssumeRole`), the service from the signature's
 credential scope. `GET /__proxy/requests` lists every request as
-`{"target", "region"}` (the signing region), with, for STS, the
+`{"target", "region", "t"}` (the signing region, the arrival time in seconds
+of a monotonic clock), with, for STS, the
 `RoleArn`, `RoleSessionName` and `ExternalId` it was sent (never keys,
 tokens or bodies otherwise); `POST /__proxy/reset-stats` clears it too.
 
@@ -581,7 +582,7 @@ class Handler(socketserver.BaseRequestHandler):
         amz_target = header(headers, "X-Amz-Target")
         is_json = amz_target is not None
         region, service = signing_scope(headers)
-        record = {"region": region}
+        record = {"region": region, "t": time.monotonic()}
         form = (header(headers, "Content-Type") or "").startswith("application/x-www-form-urlencoded")
         params = urllib.parse.parse_qs(payload.decode("utf-8", "replace")) if form and not is_json else {}
         if is_json:
