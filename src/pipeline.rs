@@ -36,7 +36,9 @@ pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config,
         }
         other => other?,
     };
-    let inherited = plan::split_inherited(env, &config.ignore);
+    let mut inherited = plan::split_inherited(env, &config.ignore);
+    plan::default_role(&mut inherited.refs, config.role.as_ref());
+    plan::default_template_role(&mut inherited.templates, config.role.as_ref());
     let mut requests = plan::requests(&inherited.refs, &config.sources);
     requests.extend(plan::template_requests(&inherited.templates));
     let plan = Plan::new(&requests);

@@ -14,7 +14,8 @@ use crate::error::{Failure, FailureKind, FetchError};
 use crate::glob::Glob;
 use crate::reference::template::{self, Part};
 use crate::reference::{
-    self, Bundle, KmsBlob, Reference, S3Object, SecretVersion, Source, SsmParam, Target,
+    self, Bundle, KmsBlob, Reference, Role, S3Object, SecretVersion, Source, SsmParam, SsmPath,
+    Target,
 };
 use crate::secret::Secret;
 
@@ -214,6 +215,29 @@ fn asks_for_file(raw: &str) -> bool {
     query.split('&').any(|o| o == "file" || o == "file=true")
 }
 
+/// `--role-arn`: every reference without a role of its own is read through
+/// `role`.
+pub fn default_role(refs: &mut [VarRef], role: Option<&Role>) {
+    if let Some(role) = role {
+        for r in refs {
+            r.reference.target.default_role(role);
+        }
+    }
+}
+
+/// `--role-arn` for templates: every segment without a role of its own is
+/// read through `role`.
+pub fn default_template_role(templates: &mut [VarTemplate], role: Option<&Role>) {
+    let Some(role) = role else {
+        return;
+    };
+    for part in templates.iter_mut().flat_map(|t| t.parts.iter_mut()) {
+        if let TemplatePart::Ref { reference, .. } = part {
+            reference.target.default_role(role);
+        }
+    }
+}
+
 /// A bundle source as given, parsed.
 #[derive(Debug)]
 pub struct SourceSpec {
@@ -262,6 +286,7 @@ pub enum Request {
     SsmPath {
         path: String,
         region: Option<String>,
+        role: Option<Role>,
     },
     Secret(SecretVersion),
     S3(S3Object),
@@ -280,12 +305,24 @@ impl Request {
 
     pub fn for_bundle(bundle: &Bundle) -> Request {
         match bundle {
-            Bundle::SsmPath { path, region } => Request::SsmPath {
+            Bundle::SsmPath { path, region, role } => Request::SsmPath {
                 path: path.clone(),
                 region: region.clone(),
+                role: role.clone(),
             },
             Bundle::Secret(v) => Request::Secret(v.clone()),
             Bundle::S3(o) => Request::S3(o.clone()),
+        }
+    }
+
+    /// The role the request is read through (`None`: the base identity).
+    pub fn role(&self) -> Option<&Role> {
+        match self {
+            Request::SsmParam(p) => p.role.as_ref(),
+            Request::SsmPath { role, .. } => role.as_ref(),
+            Request::Secret(v) => v.role.as_ref(),
+            Request::S3(o) => o.role.as_ref(),
+            Request::Kms(k) => k.role.as_ref(),
         }
     }
 
@@ -305,7 +342,7 @@ impl Request {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub ssm_params: Vec<SsmParam>,
-    pub ssm_paths: Vec<(String, Option<String>)>,
+    pub ssm_paths: Vec<SsmPath>,
     pub secrets: Vec<SecretVersion>,
     pub s3_objects: Vec<S3Object>,
     pub kms_blobs: Vec<KmsBlob>,
@@ -318,13 +355,32 @@ impl Plan {
         for request in unique {
             match request.clone() {
                 Request::SsmParam(p) => plan.ssm_params.push(p),
-                Request::SsmPath { path, region } => plan.ssm_paths.push((path, region)),
+                Request::SsmPath { path, region, role } => {
+                    plan.ssm_paths.push(SsmPath { path, region, role })
+                }
                 Request::Secret(v) => plan.secrets.push(v),
                 Request::S3(o) => plan.s3_objects.push(o),
                 Request::Kms(k) => plan.kms_blobs.push(k),
             }
         }
         plan
+    }
+
+    /// The plan split by the role its requests are read through (`None`:
+    /// the base identity), each part fetched with that role's credentials.
+    pub fn by_role(&self) -> std::collections::BTreeMap<Option<Role>, Plan> {
+        let mut groups: std::collections::BTreeMap<Option<Role>, Vec<Request>> =
+            std::collections::BTreeMap::new();
+        for request in self.requests() {
+            groups
+                .entry(request.role().cloned())
+                .or_default()
+                .push(request);
+        }
+        groups
+            .into_iter()
+            .map(|(role, requests)| (role, Plan::new(&requests)))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -342,12 +398,11 @@ impl Plan {
     pub fn requests(&self) -> Vec<Request> {
         let mut all = Vec::with_capacity(self.len());
         all.extend(self.ssm_params.iter().cloned().map(Request::SsmParam));
-        all.extend(
-            self.ssm_paths
-                .iter()
-                .cloned()
-                .map(|(path, region)| Request::SsmPath { path, region }),
-        );
+        all.extend(self.ssm_paths.iter().cloned().map(|p| Request::SsmPath {
+            path: p.path,
+            region: p.region,
+            role: p.role,
+        }));
         all.extend(self.secrets.iter().cloned().map(Request::Secret));
         all.extend(self.s3_objects.iter().cloned().map(Request::S3));
         all.extend(self.kms_blobs.iter().cloned().map(Request::Kms));
@@ -517,6 +572,29 @@ mod tests {
         // The secret twice (two keys), the parameter by template and by
         // reference: two requests.
         assert_eq!(Plan::new(&all).len(), 2);
+    }
+
+    /// `--role-arn` reaches template segments as it reaches references; a
+    /// segment's own `?role-arn=` stays.
+    #[test]
+    fn template_segments_take_the_default_role() {
+        let own = "arn:aws:iam::111111111111:role/own";
+        let mut inherited = split_inherited(
+            vars(&[(
+                "URL",
+                &format!("{{{{ssm:/a}}}}-{{{{sm:b?role-arn={own}}}}}"),
+            )]),
+            &[],
+        );
+        let default = Role {
+            arn: "arn:aws:iam::222222222222:role/default".into(),
+            external_id: None,
+        };
+        default_template_role(&mut inherited.templates, Some(&default));
+        let roles: Vec<String> = template_requests(&inherited.templates)
+            .map(|r| r.role().map(|r| r.arn.clone()).unwrap_or_default())
+            .collect();
+        assert_eq!(roles, [default.arn.clone(), own.to_owned()]);
     }
 
     #[test]
