@@ -66,7 +66,8 @@ pub fn resolve_watched(
         other => other?,
     };
     let mut options = config.fetch_options();
-    let splay = crate::backend::retry::full_jitter(options.splay, crate::backend::retry::unit_random());
+    let splay =
+        crate::backend::retry::full_jitter(options.splay, crate::backend::retry::unit_random());
     if !splay.is_zero() {
         debug!(splay_ms = splay.as_millis() as u64, "splay");
         std::thread::sleep(splay);

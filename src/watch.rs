@@ -136,6 +136,10 @@ fn watch_loop(
         splay: Duration::ZERO,
         ..config.fetch_options()
     };
+    // A failed re-resolve is tried again at every check until one succeeds,
+    // whatever the versions say then (a parameter deleted and created again
+    // can be back at version 1).
+    let mut retry = false;
     loop {
         std::thread::sleep(jittered(
             watch.interval,
@@ -149,17 +153,33 @@ fn watch_loop(
             changed = changed.len(),
             "--watch: versions checked"
         );
-        if changed.is_empty() {
+        if changed.is_empty() && !retry {
             continue;
         }
-        info!(
-            references = %changed.iter().map(Request::describe).collect::<Vec<_>>().join(", "),
-            "--watch: a secret changed; resolving again"
-        );
+        if changed.is_empty() {
+            info!("--watch: resolving again after a failure");
+        } else {
+            info!(
+                references = %changed.iter().map(Request::describe).collect::<Vec<_>>().join(", "),
+                "--watch: a secret changed; resolving again"
+            );
+        }
         let outcome = pipeline::resolve_again(&config, env.clone(), &options);
+        // What the application has, or is about to get, is as new as these
+        // versions (read before the values); what could not be checked
+        // keeps the old one.
+        for (request, seen) in check.seen {
+            if seen.is_ok() {
+                state.versions.insert(request, seen);
+            }
+        }
         let child = match outcome.into_result() {
-            Ok(child) => child,
+            Ok(child) => {
+                retry = false;
+                child
+            }
             Err(failures) => {
+                retry = true;
                 for f in &failures {
                     warn!(
                         variable = %f.variable,
@@ -171,13 +191,6 @@ fn watch_loop(
                 continue;
             }
         };
-        // What the application now has is as new as these versions (read
-        // before the values); what could not be checked keeps the old one.
-        for (request, seen) in check.seen {
-            if seen.is_ok() {
-                state.versions.insert(request, seen);
-            }
-        }
         let prints = fingerprints(&child);
         let names = changed_variables(&state.prints, &prints);
         if names.is_empty() {

@@ -133,7 +133,12 @@ impl Running {
 
     /// How many checks the debug log reports.
     fn checks(&self) -> usize {
-        self.stderr.lock().unwrap().iter().filter(|l| l.contains("versions checked")).count()
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("versions checked"))
+            .count()
     }
 
     fn signal(&self, signal: Signal) {
@@ -168,10 +173,13 @@ impl Drop for Running {
     }
 }
 
-
 fn watch_cmd(moto: &Moto, extra: &[&str], app_args: &[&str]) -> Command {
     let mut cmd = moto.envseal();
-    cmd.arg("exec").args(extra).arg("--").arg(watched_app()).args(app_args);
+    cmd.arg("exec")
+        .args(extra)
+        .arg("--")
+        .arg(watched_app())
+        .args(app_args);
     cmd
 }
 
@@ -204,10 +212,15 @@ fn a_changed_parameter_restarts_the_application_with_the_new_value() {
     assert_eq!(starts.len(), 2, "{starts:?}");
     assert_ne!(starts[0].0, starts[1].0, "the same process: not restarted");
     // The first application was asked to stop with SIGTERM and did.
-    assert!(app.stdout().iter().any(|l| l == &format!("term {}", starts[0].0)));
+    assert!(app
+        .stdout()
+        .iter()
+        .any(|l| l == &format!("term {}", starts[0].0)));
     let stderr = app.stderr();
     assert!(
-        stderr.lines().any(|l| l.contains("changed variables") && l.contains("WATCHED")),
+        stderr
+            .lines()
+            .any(|l| l.contains("changed variables") && l.contains("WATCHED")),
         "{stderr}"
     );
     no_value_in(&stderr, &["first-Vq83", "second-Lk20"]);
@@ -222,7 +235,10 @@ fn a_changed_parameter_restarts_the_application_with_the_new_value() {
 #[test]
 fn a_failed_re_resolve_keeps_the_application_running() {
     let moto = Moto::start();
-    seed_ssm(&moto, &[("/w/gone", "kept-Rm51"), ("/w/other", "other-Pz02")]);
+    seed_ssm(
+        &moto,
+        &[("/w/gone", "kept-Rm51"), ("/w/other", "other-Pz02")],
+    );
     let mut cmd = with_vars(
         watch_cmd(&moto, &["--watch", "1s"], &[]),
         &[
@@ -242,7 +258,10 @@ fn a_failed_re_resolve_keeps_the_application_running() {
         .lines()
         .find(|l| l.contains("resolving again failed"))
         .unwrap();
-    assert!(line.contains("WATCHED") && line.contains("ssm:/w/gone"), "{line}");
+    assert!(
+        line.contains("WATCHED") && line.contains("ssm:/w/gone"),
+        "{line}"
+    );
     assert_eq!(app.starts().len(), 1, "the application was restarted");
     // Still the first application: it answers SIGTERM with its code.
     app.signal(SIGTERM);
@@ -327,6 +346,7 @@ fn a_secret_and_an_object_change_too() {
         &[
             ("WATCHED", "sm:w/secret"),
             ("OBJECT", &format!("s3://{BUCKET}/w/obj.txt")),
+            ("ENVSEAL_LOG", "info"),
         ],
     );
     let mut app = Running::start(&mut cmd);
@@ -337,7 +357,9 @@ fn a_secret_and_an_object_change_too() {
     });
     put_object(&moto, "w/obj.txt", b"s3-two-Ii63", json!({}));
     app.wait_for("a restart for the object", |a| {
-        a.stderr().lines().any(|l| l.contains("changed variables") && l.contains("OBJECT"))
+        a.stderr()
+            .lines()
+            .any(|l| l.contains("changed variables") && l.contains("OBJECT"))
     });
     app.wait_for("the third start", |a| a.starts().len() >= 3);
     app.signal(SIGTERM);
@@ -403,8 +425,17 @@ fn the_calls_of_a_check_are_the_documented_number() {
 fn the_application_exiting_on_its_own_ends_envseal_with_its_code() {
     let moto = Moto::start();
     seed_ssm(&moto, &[("/w/exit", "x-Pp80")]);
-    let out = run(with_vars(moto.envseal(), &[("WATCHED", "ssm:/w/exit")])
-        .args(["exec", "--watch", "1s", "--", "/bin/sh", "-c", "sleep 1; exit 7"]));
+    let out = run(
+        with_vars(moto.envseal(), &[("WATCHED", "ssm:/w/exit")]).args([
+            "exec",
+            "--watch",
+            "1s",
+            "--",
+            "/bin/sh",
+            "-c",
+            "sleep 1; exit 7",
+        ]),
+    );
     out.expect_code(7);
 }
 
@@ -413,26 +444,62 @@ fn watch_settings_are_validated_before_anything_starts() {
     for (args, vars, says) in [
         (vec!["--watch", "soon"], vec![], "watch interval"),
         (vec!["--watch", "500ms"], vec![], "minimum"),
-        (vec!["--watch", "5s", "--on-change", "reload"], vec![], "on-change"),
-        (vec!["--watch", "5s", "--on-change", "signal:NOPE"], vec![], "signal name"),
-        (vec!["--watch", "5s", "--stop-signal", "TERMINATE"], vec![], "stop signal"),
-        (vec!["--watch", "5s", "--stop-timeout", "x"], vec![], "stop timeout"),
+        (
+            vec!["--watch", "5s", "--on-change", "reload"],
+            vec![],
+            "on-change",
+        ),
+        (
+            vec!["--watch", "5s", "--on-change", "signal:NOPE"],
+            vec![],
+            "signal name",
+        ),
+        (
+            vec!["--watch", "5s", "--stop-signal", "TERMINATE"],
+            vec![],
+            "stop signal",
+        ),
+        (
+            vec!["--watch", "5s", "--stop-timeout", "x"],
+            vec![],
+            "stop timeout",
+        ),
         (vec![], vec![("ENVSEAL_WATCH", "0.2s")], "minimum"),
-        (vec![], vec![("ENVSEAL_WATCH", "5s"), ("ENVSEAL_STOP_SIGNAL", "NOPE")], "stop signal"),
+        (
+            vec![],
+            vec![("ENVSEAL_WATCH", "5s"), ("ENVSEAL_STOP_SIGNAL", "NOPE")],
+            "stop signal",
+        ),
     ] {
         let mut cmd = with_vars(support::envseal_bare(), &vars);
-        cmd.arg("exec").args(&args).args(["--", "/bin/echo", "started"]);
+        cmd.arg("exec")
+            .args(&args)
+            .args(["--", "/bin/echo", "started"]);
         let out = run(&mut cmd);
         out.expect_code(EXIT_RESOLUTION);
         assert!(!out.stdout.contains("started"), "{args:?}: started");
-        assert!(out.stderr.contains(says), "{args:?} {vars:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(says),
+            "{args:?} {vars:?}: {}",
+            out.stderr
+        );
     }
     // A flag wins over its variable: a good flag hides a bad variable.
     let mut cmd = with_vars(
         support::envseal_bare(),
         &[("ENVSEAL_WATCH", "bad"), ("ENVSEAL_ON_CHANGE", "bad")],
     );
-    cmd.args(["exec", "--watch", "5s", "--on-change", "restart", "--", "/bin/sh", "-c", "exit 3"]);
+    cmd.args([
+        "exec",
+        "--watch",
+        "5s",
+        "--on-change",
+        "restart",
+        "--",
+        "/bin/sh",
+        "-c",
+        "exit 3",
+    ]);
     run(&mut cmd).expect_code(3);
 }
 
@@ -443,13 +510,19 @@ fn nothing_is_written_to_disk_during_a_restart() {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(strace_ok, "strace not found: apt-get install -y strace (scripts/test installs it)");
+    assert!(
+        strace_ok,
+        "strace not found: apt-get install -y strace (scripts/test installs it)"
+    );
     let moto = Moto::start();
     seed_ssm(&moto, &[("/w/disk", "disk-one-Qq90")]);
     let log = std::env::temp_dir().join(format!("envseal-watch-{}.strace", std::process::id()));
     let mut cmd = Command::new("strace");
     cmd.env_clear();
-    let inner = with_vars(watch_cmd(&moto, &["--watch", "1s"], &[]), &[("WATCHED", "ssm:/w/disk")]);
+    let inner = with_vars(
+        watch_cmd(&moto, &["--watch", "1s"], &[]),
+        &[("WATCHED", "ssm:/w/disk")],
+    );
     for (k, v) in inner.get_envs() {
         if let Some(v) = v {
             cmd.env(k, v);
@@ -469,13 +542,25 @@ fn nothing_is_written_to_disk_during_a_restart() {
     // SIGTERM to envseal (the application's parent), which forwards it.
     let app_pid = &app.starts()[1].0;
     let stat = std::fs::read_to_string(format!("/proc/{app_pid}/stat")).unwrap();
-    let ppid: i32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let ppid: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     kill(Pid::from_raw(ppid), SIGTERM).unwrap();
     assert_eq!(app.wait(), Some(APP_TERM_CODE), "{}", app.stderr());
     let trace = std::fs::read_to_string(&log).expect("strace log");
     let _ = std::fs::remove_file(&log);
     let writes = support::write_mode_calls(&trace);
-    assert!(writes.is_empty(), "file system changed:\n{}", writes.join("\n"));
+    assert!(
+        writes.is_empty(),
+        "file system changed:\n{}",
+        writes.join("\n")
+    );
     assert!(trace.matches("execve(").count() >= 3, "{trace}");
     assert!(!trace.contains("disk-one-Qq90") && !trace.contains("disk-two-Rr91"));
 }

@@ -3,8 +3,8 @@
 //!
 //! | request | call | version |
 //! | --- | --- | --- |
-//! | SSM parameters | GetParameters, 10 names a call per region (without decryption) | `Version` |
-//! | SSM path bundle | GetParametersByPath, every page of 10 (without decryption) | every (name, `Version`) under the path |
+//! | SSM parameters | GetParameters, 10 names a call per region (without decryption) | `Version` and `LastModifiedDate` |
+//! | SSM path bundle | GetParametersByPath, every page of 10 (without decryption) | every (name, `Version`, `LastModifiedDate`) under the path |
 //! | Secrets Manager | DescribeSecret, one per secret | the id of the version with the stage asked (AWSCURRENT), or the pinned id still there |
 //! | S3 object | HeadObject, one per object | ETag and version id |
 //! | `kms:` blob | none | never changes |
@@ -176,7 +176,7 @@ async fn ssm_batch(
                         || name.split_once(":parameter").map(|(_, n)| n) == Some(p.name.as_str())
                 }) {
                     answered[i] = true;
-                    let version = Version::Id(parameter.version().to_string());
+                    let version = ssm_version(parameter);
                     out.push((Request::SsmParam(batch[i].clone()), Ok(version)));
                 }
             }
@@ -224,7 +224,7 @@ async fn ssm_batch(
         .await;
         let seen = match result {
             Ok(o) => match o.parameter() {
-                Some(parameter) => Ok(Version::Id(parameter.version().to_string())),
+                Some(parameter) => Ok(ssm_version(parameter)),
                 None => Ok(Version::Missing),
             },
             Err(e) => gone_or(e.classify()),
@@ -236,12 +236,22 @@ async fn ssm_batch(
     out
 }
 
+/// A parameter's `Version` and when it was last modified: a parameter
+/// deleted and created again starts at version 1 again.
+fn ssm_version(p: &aws_sdk_ssm::types::Parameter) -> Version {
+    let modified = p
+        .last_modified_date()
+        .map(|d| format!("{}.{:09}", d.secs(), d.subsec_nanos()))
+        .unwrap_or_default();
+    Version::Id(format!("{}@{modified}", p.version()))
+}
+
 /// Every (name, version) under the path, hashed: a parameter added, removed
 /// or changed changes it.
 async fn ssm_path(aws: &Aws, path: &str, region: Option<&str>, calls: &Cell<usize>) -> Seen {
     let client = aws.ssm(region)?;
     let throttle_key = aws.region_key(region);
-    let mut entries: Vec<(String, i64)> = Vec::new();
+    let mut entries: Vec<(String, String)> = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let page_token = token.take();
@@ -260,7 +270,10 @@ async fn ssm_path(aws: &Aws, path: &str, region: Option<&str>, calls: &Cell<usiz
         .await
         .map_err(|e| e.classify())?;
         for p in output.parameters() {
-            entries.push((p.name().unwrap_or_default().to_owned(), p.version()));
+            let Version::Id(version) = ssm_version(p) else {
+                continue;
+            };
+            entries.push((p.name().unwrap_or_default().to_owned(), version));
         }
         match output.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -272,7 +285,7 @@ async fn ssm_path(aws: &Aws, path: &str, region: Option<&str>, calls: &Cell<usiz
     for (name, version) in &entries {
         hash.update(name.as_bytes());
         hash.update(b"\0");
-        hash.update(version.to_string().as_bytes());
+        hash.update(version.as_bytes());
         hash.update(b"\n");
     }
     Ok(Version::Id(format!(
@@ -302,11 +315,11 @@ async fn secret(aws: &Aws, s: &SecretVersion, calls: &Cell<usize>) -> Seen {
     let stages = output.version_ids_to_stages();
     let stages = stages.into_iter().flatten();
     let version = match (&s.version_id, &s.version_stage) {
-        (Some(id), _) => stages.map(|(v, _)| v).find(|v| *v == id),
+        (Some(id), _) => stages.map(|(v, _)| v).find(|v| v.as_str() == id.as_str()),
         (None, stage) => {
             let stage = stage.as_deref().unwrap_or("AWSCURRENT");
             stages
-                .filter(|(_, ss)| ss.iter().any(|x| x == stage))
+                .filter(|(_, ss)| ss.iter().any(|x| x.as_str() == stage))
                 .map(|(v, _)| v)
                 .next()
         }
@@ -336,26 +349,30 @@ async fn s3_objects(aws: &Aws, objects: &[S3Object], calls: &Cell<usize>) -> Vec
             .push(o);
     }
     let client = &client;
-    let heads = join_all(by_object.into_iter().map(|((bucket, key), wanted)| async move {
-        let track = Track::none();
-        let result = retry::send(aws.retrier(), "s3", None, &track, || {
-            calls.set(calls.get() + 1);
-            client.head_object().bucket(bucket).key(key).send()
-        })
-        .await;
-        let seen = match result {
-            Ok(h) => Ok(Version::Id(format!(
-                "{}/{}",
-                h.e_tag().unwrap_or_default(),
-                h.version_id().unwrap_or_default()
-            ))),
-            Err(e) => gone_or(e.classify()),
-        };
-        wanted
+    let heads = join_all(
+        by_object
             .into_iter()
-            .map(|o| (Request::S3(o.clone()), seen.clone()))
-            .collect::<Vec<_>>()
-    }))
+            .map(|((bucket, key), wanted)| async move {
+                let track = Track::none();
+                let result = retry::send(aws.retrier(), "s3", None, &track, || {
+                    calls.set(calls.get() + 1);
+                    client.head_object().bucket(bucket).key(key).send()
+                })
+                .await;
+                let seen = match result {
+                    Ok(h) => Ok(Version::Id(format!(
+                        "{}/{}",
+                        h.e_tag().unwrap_or_default(),
+                        h.version_id().unwrap_or_default()
+                    ))),
+                    Err(e) => gone_or(e.classify()),
+                };
+                wanted
+                    .into_iter()
+                    .map(|o| (Request::S3(o.clone()), seen.clone()))
+                    .collect::<Vec<_>>()
+            }),
+    )
     .await;
     heads.into_iter().flatten().collect()
 }

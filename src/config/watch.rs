@@ -62,7 +62,9 @@ pub fn watch_config(
         None | Some("restart") => OnChange::Restart,
         Some(other) => match other.strip_prefix("signal:") {
             Some(name) => OnChange::Signal(parse_signal(name).ok_or_else(|| {
-                Error::Config(format!("on-change {other:?}: {name:?} is not a signal name"))
+                Error::Config(format!(
+                    "on-change {other:?}: {name:?} is not a signal name"
+                ))
             })?),
             None => {
                 return Err(Error::Config(format!(
@@ -73,9 +75,8 @@ pub fn watch_config(
     };
     let stop_signal = match pick(&flags.stop_signal, "ENVSEAL_STOP_SIGNAL") {
         None => nix::libc::SIGTERM,
-        Some(name) => parse_signal(&name).ok_or_else(|| {
-            Error::Config(format!("stop signal {name:?} is not a signal name"))
-        })?,
+        Some(name) => parse_signal(&name)
+            .ok_or_else(|| Error::Config(format!("stop signal {name:?} is not a signal name")))?,
     };
     let stop_timeout = match pick(&flags.stop_timeout, "ENVSEAL_STOP_TIMEOUT") {
         None => DEFAULT_STOP_TIMEOUT,
