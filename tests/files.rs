@@ -356,7 +356,11 @@ fn check_marks_files_and_export_refuses_them() {
         let out = run(cmd.args(["export", "--format", format]));
         out.expect_code(EXIT_RESOLUTION);
         assert!(out.stdout.is_empty(), "{format}: printed {}", out.stdout);
-        assert!(out.stderr.contains("TLS_KEY, P12"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("TLS_KEY") && out.stderr.contains("P12"),
+            "{}",
+            out.stderr
+        );
         assert!(out.stderr.contains("in-memory file"), "{}", out.stderr);
         assert!(!out.stderr.contains(TOKEN), "{}", out.stderr);
     }

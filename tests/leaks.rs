@@ -803,63 +803,61 @@ fn file_values_go_to_memory_only() {
     );
     put_object(&moto, "file.pem", FILE_S3.as_bytes(), json!({}));
     for (json, init) in [(false, false), (true, false), (false, true), (true, true)] {
-        {
-            let mut cmd = with_vars(
-                moto.envseal(),
-                &[
-                    ("F_SSM", "ssm:/leak/file?file"),
-                    ("F_SM", "sm:leak/files#KEY?file"),
-                    ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
-                ],
-            );
-            trace_level(&mut cmd, json);
-            cmd.arg("exec");
-            if init {
-                cmd.arg("--init");
-            }
-            // The application reads every file (and prints only lengths).
-            cmd.args([
-                "--",
-                "/bin/sh",
-                "-c",
-                "exec /usr/bin/wc -c \"$F_SSM\" \"$F_SM\" \"$F_S3\"",
-            ]);
-            let what = format!("?file exec init={init} json={json}");
-            let (out, trace) = traced_writes(&cmd);
-            out.expect_code(0);
-            for (value, var) in [(FILE_SSM, "F_SSM"), (FILE_SM, "F_SM"), (FILE_S3, "F_S3")] {
-                assert!(
-                    out.stdout
-                        .contains(&format!("{} /proc/self/fd/", value.len())),
-                    "{what}: {var} not read: {}",
-                    out.stdout
-                );
-                assert!(
-                    !out.stdout.contains(value) && !out.stderr.contains(value),
-                    "{what}"
-                );
-                let into_memfd = support::memfd_writes(&trace);
-                assert!(
-                    into_memfd.iter().any(|l| l.contains(value)),
-                    "{what}: {var} was not written to a memfd:\n{trace}"
-                );
-                assert!(
-                    trace.contains(&format!("memfd_create(\"{var}\"")),
-                    "{what}: the memfd is named after {var}"
-                );
-                let elsewhere = trace
-                    .lines()
-                    .filter(|l| !into_memfd.iter().any(|m| m == l))
-                    .any(|l| l.contains(value));
-                assert!(!elsewhere, "{what}: {var}'s value in another syscall");
-            }
-            let writes = support::write_mode_calls(&trace);
-            assert!(
-                writes.is_empty(),
-                "{what}: written to disk:\n{}",
-                writes.join("\n")
-            );
+        let mut cmd = with_vars(
+            moto.envseal(),
+            &[
+                ("F_SSM", "ssm:/leak/file?file"),
+                ("F_SM", "sm:leak/files#KEY?file"),
+                ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
+            ],
+        );
+        trace_level(&mut cmd, json);
+        cmd.arg("exec");
+        if init {
+            cmd.arg("--init");
         }
+        // The application reads every file (and prints only lengths).
+        cmd.args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "exec /usr/bin/wc -c \"$F_SSM\" \"$F_SM\" \"$F_S3\"",
+        ]);
+        let what = format!("?file exec init={init} json={json}");
+        let (out, trace) = traced_writes(&cmd);
+        out.expect_code(0);
+        for (value, var) in [(FILE_SSM, "F_SSM"), (FILE_SM, "F_SM"), (FILE_S3, "F_S3")] {
+            assert!(
+                out.stdout
+                    .contains(&format!("{} /proc/self/fd/", value.len())),
+                "{what}: {var} not read: {}",
+                out.stdout
+            );
+            assert!(
+                !out.stdout.contains(value) && !out.stderr.contains(value),
+                "{what}"
+            );
+            let into_memfd = support::memfd_writes(&trace);
+            assert!(
+                into_memfd.iter().any(|l| l.contains(value)),
+                "{what}: {var} was not written to a memfd"
+            );
+            assert!(
+                trace.contains(&format!("memfd_create(\"{var}\"")),
+                "{what}: the memfd is named after {var}"
+            );
+            let elsewhere = trace
+                .lines()
+                .filter(|l| !into_memfd.iter().any(|m| m == l))
+                .any(|l| l.contains(value));
+            assert!(!elsewhere, "{what}: {var}'s value in another syscall");
+        }
+        let writes = support::write_mode_calls(&trace);
+        assert!(
+            writes.is_empty(),
+            "{what}: written to disk:\n{}",
+            writes.join("\n")
+        );
     }
 }
 
