@@ -58,7 +58,8 @@ impl ChildEnv {
         &self.entries
     }
 
-    /// The variables that came from references and bundles, in order.
+    /// The variables that came from references and bundles, in order
+    /// (`?file` ones are in [`ChildEnv::files`]).
     pub fn resolved(&self) -> impl Iterator<Item = (&str, &Secret, &str)> {
         self.entries.iter().filter_map(|(k, v)| match v {
             Value::Resolved { value, reference } => Some((k.to_str()?, value, reference.as_str())),
