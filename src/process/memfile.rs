@@ -63,7 +63,7 @@ impl MemFile {
     /// `contents`, inheritable across `execve`, at descriptor 3 or above;
     /// sealed when `sealed`.
     pub fn create(name: &str, contents: &[u8], sealed: bool) -> Result<MemFile, MemFileError> {
-        let fd = memfd_create(memfd_name(name).as_c_str(), MFdFlags::MFD_ALLOW_SEALING)
+        let fd = new_memfd(&memfd_name(name))
             .map_err(|e| MemFileError::new("memfd_create", e.desc()))?;
         let fd = above_stdio(fd).map_err(|e| MemFileError::new("fcntl(F_DUPFD)", e.desc()))?;
         let file = File::from(fd);
@@ -158,6 +158,17 @@ fn memfd_name(name: &str) -> CString {
         .unwrap_or_else(|| c"envseal".to_owned())
 }
 
+/// A sealable memfd that can never be executed (`MFD_NOEXEC_SEAL`, Linux
+/// 6.3+, which `vm.memfd_noexec = 2` requires); before 6.3 the kernel does
+/// not know the flag (`EINVAL`) and the memfd is made without it.
+fn new_memfd(name: &CString) -> Result<OwnedFd, Errno> {
+    let noexec = MFdFlags::from_bits_retain(nix::libc::MFD_NOEXEC_SEAL);
+    match memfd_create(name.as_c_str(), MFdFlags::MFD_ALLOW_SEALING | noexec) {
+        Err(Errno::EINVAL) => memfd_create(name.as_c_str(), MFdFlags::MFD_ALLOW_SEALING),
+        other => other,
+    }
+}
+
 /// `fd` itself, or a duplicate at 3 or above (not close-on-exec, as
 /// `F_DUPFD` makes it) when it landed on 0, 1 or 2.
 fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
@@ -189,6 +200,41 @@ impl MemFiles {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// For `--on-change signal:…`: writes the `?file` contents of `env` (a
+    /// new resolution of the same references) into these files in place, and
+    /// sets each of its file variables to the same path as before. Checked
+    /// before anything is written: every file variable of `env` has a file
+    /// here, and none is sealed (make them with `materialise(env, false)`).
+    pub fn rewrite_from(&self, env: &mut ChildEnv) -> Result<(), Error> {
+        for (name, _, _) in env.files_mut() {
+            let name = name.to_string_lossy();
+            let refused = |reason: &str| Error::MemFile {
+                variable: name.clone().into_owned(),
+                step: "rewrite",
+                reason: reason.to_owned(),
+            };
+            match self.get(&name) {
+                None => return Err(refused("the running application has no such file")),
+                Some(f) if f.is_sealed() => return Err(refused("the file is sealed")),
+                Some(_) => {}
+            }
+        }
+        for (name, contents, path) in env.files_mut() {
+            let name = name.to_string_lossy();
+            let Some(file) = self.get(&name) else {
+                continue;
+            };
+            file.rewrite(contents.expose())
+                .map_err(|e| Error::MemFile {
+                    variable: name.clone().into_owned(),
+                    step: e.step,
+                    reason: e.reason,
+                })?;
+            *path = Some(file.path());
+        }
+        Ok(())
     }
 }
 
@@ -235,6 +281,11 @@ mod tests {
             | SealFlag::F_SEAL_GROW
             | SealFlag::F_SEAL_SEAL;
         assert_eq!(seals(&file) & all, all);
+        // Never executable where the kernel has F_SEAL_EXEC (6.3+).
+        let raw = fcntl(&file.file, FcntlArg::F_GET_SEALS).unwrap();
+        if raw & nix::libc::F_SEAL_EXEC != 0 {
+            assert_eq!(file.file.metadata().unwrap().mode() & 0o111, 0);
+        }
         // Not close-on-exec: the application inherits it.
         let flags = fcntl(&file.file, FcntlArg::F_GETFD).unwrap();
         assert_eq!(flags & nix::libc::FD_CLOEXEC, 0);
@@ -258,7 +309,11 @@ mod tests {
     fn unsealed_file_is_rewritten_in_place() {
         let file = MemFile::create("CONFIG", b"first version, long", false).unwrap();
         assert!(!file.is_sealed());
-        assert!(seals(&file).is_empty());
+        let write_seals = SealFlag::F_SEAL_WRITE
+            | SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_SEAL;
+        assert!((seals(&file) & write_seals).is_empty());
         let path = file.path();
         file.rewrite(b"second").unwrap();
         assert_eq!(file.path(), path);
@@ -271,6 +326,60 @@ mod tests {
         );
         file.rewrite(b"").unwrap();
         assert!(std::fs::read(&path).unwrap().is_empty());
+    }
+
+    /// An environment with `?file` variables resolved to these values.
+    fn env_with_files(files: &[(&str, &str)]) -> ChildEnv {
+        use crate::plan::{Answer, Fetched, Request};
+        use crate::secret::Secret;
+        let inherited = crate::plan::split_inherited(files.iter().map(|(name, _)| {
+            (
+                OsString::from(name),
+                OsString::from(format!("ssm:/{name}?file")),
+            )
+        }));
+        let mut answers: std::collections::HashMap<Request, Answer> = Default::default();
+        for (r, (_, value)) in inherited.refs.iter().zip(files) {
+            answers.insert(
+                Request::for_target(&r.reference.target),
+                Ok(Fetched::Text(Secret::from(*value))),
+            );
+        }
+        crate::environment::assemble(inherited, &[], crate::config::Collision::Override, &answers)
+            .into_result()
+            .unwrap()
+    }
+
+    #[test]
+    fn rewrite_from_a_new_resolution_keeps_the_paths() {
+        let mut first = env_with_files(&[("A", "a-1"), ("B", "b-1")]);
+        let files = materialise(&mut first, false).unwrap();
+        let mut second = env_with_files(&[("A", "a-2, longer"), ("B", "")]);
+        files.rewrite_from(&mut second).unwrap();
+        for name in ["A", "B"] {
+            assert_eq!(second.var(name), first.var(name), "same path");
+        }
+        assert_eq!(
+            std::fs::read(first.var("A").unwrap()).unwrap(),
+            b"a-2, longer"
+        );
+        assert!(std::fs::read(first.var("B").unwrap()).unwrap().is_empty());
+        // A variable the application has no file for: refused, nothing written.
+        let mut third = env_with_files(&[("A", "a-3"), ("NEW", "n")]);
+        match files.rewrite_from(&mut third) {
+            Err(Error::MemFile { variable, .. }) => assert_eq!(variable, "NEW"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            std::fs::read(first.var("A").unwrap()).unwrap(),
+            b"a-2, longer"
+        );
+        // Sealed files are never rewritten.
+        let mut sealed_env = env_with_files(&[("S", "s-1")]);
+        let sealed = materialise(&mut sealed_env, true).unwrap();
+        let mut again = env_with_files(&[("S", "s-2")]);
+        assert!(sealed.rewrite_from(&mut again).is_err());
+        assert_eq!(std::fs::read(sealed_env.var("S").unwrap()).unwrap(), b"s-1");
     }
 
     #[test]
