@@ -167,7 +167,7 @@ pub enum Error {
     /// running.
     SignalsLost { pid: i32, reason: String },
     /// `exec`: the in-memory file of a `?file` variable could not be made
-    /// (`step`: what failed).
+    /// or rewritten (`step`: what failed).
     MemFile {
         variable: String,
         step: &'static str,
@@ -256,7 +256,7 @@ impl fmt::Display for Error {
                 reason,
             } => write!(
                 f,
-                "envseal: {variable}: cannot make its in-memory file (?file): {step}: {reason}; the application was not started"
+                "envseal: {variable}: in-memory file (?file): {step}: {reason}"
             ),
             Error::FileNotExportable { names } => write!(
                 f,
