@@ -859,6 +859,34 @@ fn file_values_go_to_memory_only() {
             writes.join("\n")
         );
     }
+    // check (fingerprints) and export (refuses ?file) at trace level: no
+    // value anywhere, and no file made at all.
+    for command in ["check", "export"] {
+        let mut cmd = with_vars(
+            moto.envseal(),
+            &[
+                ("F_SSM", "ssm:/leak/file?file"),
+                ("F_SM", "sm:leak/files#KEY?file"),
+                ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
+            ],
+        );
+        trace_level(&mut cmd, false);
+        cmd.arg(command);
+        let (out, trace) = traced_writes(&cmd);
+        out.expect_code(if command == "check" {
+            0
+        } else {
+            EXIT_RESOLUTION
+        });
+        for value in [FILE_SSM, FILE_SM, FILE_S3] {
+            assert!(!out.stdout.contains(value), "{command}: value on stdout");
+            assert!(!out.stderr.contains(value), "{command}: value on stderr");
+            assert!(!trace.contains(value), "{command}: value in a syscall");
+        }
+        assert!(!trace.contains("memfd_create("), "{command} made a file");
+        let writes = support::write_mode_calls(&trace);
+        assert!(writes.is_empty(), "{command}:\n{}", writes.join("\n"));
+    }
 }
 
 /// Like [`traced`], with `-y` and the write-family calls
