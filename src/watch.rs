@@ -7,7 +7,9 @@
 //! application (the failed references are logged by name) and is tried again
 //! at the next check. When values did change (compared by SHA-256 in memory,
 //! never logged), the changed variables are logged by name and
-//! `--on-change` is applied: a restart, or a signal.
+//! `--on-change` is applied: a restart (new sealed `?file` files for the
+//! new application), or a signal (the `?file` files, made unsealed,
+//! rewritten in place first).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -26,6 +28,7 @@ use crate::error::Error;
 use crate::pipeline;
 use crate::plan::{Plan, Request};
 use crate::process::init::{self, Change, Restart, Watcher};
+use crate::process::memfile;
 
 /// Starts `command` under `--init` supervision and watches what `env`
 /// (the inherited environment, `ENVSEAL_*` included) refers to.
@@ -35,16 +38,23 @@ pub fn run(
     config: Config,
     watch: WatchConfig,
     env: Vec<(OsString, OsString)>,
-    child: ChildEnv,
+    mut child: ChildEnv,
     baseline: Check,
 ) -> Result<i32, Error> {
     let options = init::Options {
         pgroup: config.init_pgroup,
     };
     let (_, plan) = pipeline::plan_of(&config, env.clone());
+    // Fingerprints of the values, file contents included (not their paths).
+    let prints = fingerprints(&child);
+    // `?file` files: sealed, unless they are to be rewritten in place.
+    let sealed = !matches!(watch.on_change, OnChange::Signal(_));
+    let files = memfile::materialise(&mut child, sealed)?;
     if plan.len() == plan.kms_blobs.len() {
         warn!("--watch: nothing to watch (no reference that can change); supervising only");
-        return init::run(command, child, options);
+        let code = init::run(command, child, options);
+        drop(files);
+        return code;
     }
     info!(
         interval_ms = watch.interval.as_millis() as u64,
@@ -53,7 +63,7 @@ pub fn run(
         "--watch: watching"
     );
     let state = State {
-        prints: fingerprints(&child),
+        prints,
         versions: baseline.seen,
     };
     let start = move || {
@@ -85,7 +95,7 @@ pub fn run(
             restart: restart_of(&watch),
         })
     };
-    init::run_watched(command, child, options, Some(start))
+    init::run_watched(command, child, files, options, Some(start))
 }
 
 fn restart_of(watch: &WatchConfig) -> Restart {
@@ -207,8 +217,24 @@ fn watch_loop(
             OnChange::Signal(signo) => {
                 // The environment of a running process cannot change: only
                 // what it reads again (a ?file) can be new to it.
-                drop(child);
-                Change::Signal(signo)
+                let unreachable: Vec<&String> = names
+                    .iter()
+                    .filter(|n| {
+                        !child.entries().iter().any(|(k, v)| {
+                            k.as_os_str() == n.as_str() && matches!(v, Value::File { .. })
+                        })
+                    })
+                    .collect();
+                if !unreachable.is_empty() {
+                    warn!(
+                        variables = %unreachable.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+                        "--watch: changed, but not ?file: the running application keeps the old values until it is restarted"
+                    );
+                }
+                Change::Signal {
+                    env: child,
+                    signal: signo,
+                }
             }
         };
         if !link.apply(change) {
@@ -250,6 +276,7 @@ fn fingerprints(env: &ChildEnv) -> BTreeMap<OsString, [u8; 32]> {
             let bytes: &[u8] = match value {
                 Value::Plain(v) => v.as_bytes(),
                 Value::Resolved { value, .. } => value.expose().as_bytes(),
+                Value::File { contents, .. } => contents.expose(),
             };
             (name.clone(), Sha256::digest(bytes).into())
         })

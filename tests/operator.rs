@@ -304,6 +304,29 @@ fn policy_makes_no_aws_call_without_resolve() {
     );
 }
 
+/// A reader that goes away (`envseal policy | head -1`) is a failure line
+/// and exit code 111, not a panic (exit 101).
+#[test]
+fn policy_to_a_closed_pipe_is_an_error_not_a_panic() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = support::envseal_bare()
+        .env("AWS_REGION", "eu-central-1")
+        .env("A", "ssm:/x/y")
+        .arg("policy")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(111), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("envseal: cannot write to stdout"),
+        "{stderr}"
+    );
+}
+
 /// `export --format shell|dotenv` prints names unquoted: a variable whose
 /// name is not `[A-Za-z_][A-Za-z0-9_]*` (any string can be an inherited
 /// variable's name) is refused, naming it, with nothing on stdout — not even

@@ -313,6 +313,60 @@ fn signal_mode_signals_without_a_restart() {
 }
 
 #[test]
+fn signal_mode_rewrites_a_file_in_place_and_the_application_sees_it() {
+    let moto = Moto::start();
+    seed_ssm(
+        &moto,
+        &[("/w/conf", "conf-one-Ss10"), ("/w/env", "env-Tt11")],
+    );
+    let mut cmd = with_vars(
+        watch_cmd(&moto, &["--watch", "1s", "--on-change", "signal:HUP"], &[]),
+        &[
+            ("WATCHED", "ssm:/w/env"),
+            ("WATCHED_FILE", "ssm:/w/conf?file"),
+            ("ENVSEAL_LOG", "trace"),
+        ],
+    );
+    let mut app = Running::start(&mut cmd);
+    app.wait_for("the first start", |a| !a.starts().is_empty());
+    let first = app.starts()[0].clone();
+    assert_eq!(first.2, "conf-one-Ss10");
+    seed_ssm(&moto, &[("/w/conf", "conf-two-Uu12")]);
+    app.wait_for("SIGHUP after the rewrite", |a| {
+        !a.lines_of("hup").is_empty()
+    });
+    let hup = app.lines_of("hup")[0].clone();
+    assert_eq!(hup.0, first.0, "not the same process");
+    assert_eq!(hup.2, "conf-two-Uu12", "the file was not rewritten");
+    assert_eq!(app.starts().len(), 1, "restarted in signal mode");
+    app.signal(SIGTERM);
+    assert_eq!(app.wait(), Some(APP_TERM_CODE));
+    no_value_in(
+        &app.stderr(),
+        &["conf-one-Ss10", "conf-two-Uu12", "env-Tt11"],
+    );
+}
+
+#[test]
+fn restart_mode_gives_the_new_application_a_new_file() {
+    let moto = Moto::start();
+    seed_ssm(&moto, &[("/w/rfile", "rfile-one-Vv20")]);
+    let mut cmd = with_vars(
+        watch_cmd(&moto, &["--watch", "1s"], &[]),
+        &[("WATCHED_FILE", "ssm:/w/rfile?file")],
+    );
+    let mut app = Running::start(&mut cmd);
+    app.wait_for("the first start", |a| !a.starts().is_empty());
+    assert_eq!(app.starts()[0].2, "rfile-one-Vv20");
+    seed_ssm(&moto, &[("/w/rfile", "rfile-two-Ww21")]);
+    app.wait_for("a restart with the new file", |a| {
+        a.starts().iter().any(|s| s.2 == "rfile-two-Ww21")
+    });
+    app.signal(SIGTERM);
+    assert_eq!(app.wait(), Some(APP_TERM_CODE));
+}
+
+#[test]
 fn a_stop_timeout_ends_in_sigkill_then_a_restart() {
     let moto = Moto::start();
     seed_ssm(&moto, &[("/w/stubborn", "old-Dd50")]);
@@ -521,7 +575,10 @@ fn nothing_is_written_to_disk_during_a_restart() {
     cmd.env_clear();
     let inner = with_vars(
         watch_cmd(&moto, &["--watch", "1s"], &[]),
-        &[("WATCHED", "ssm:/w/disk")],
+        &[
+            ("WATCHED", "ssm:/w/disk"),
+            ("WATCHED_FILE", "ssm:/w/disk?file"),
+        ],
     );
     for (k, v) in inner.get_envs() {
         if let Some(v) = v {

@@ -1,5 +1,6 @@
 //! `envseal exec`: resolve every reference, then replace envseal with the
-//! application (or, with `--init`, stay as its parent).
+//! application (or, with `--init`, stay as its parent). `?file` values are
+//! put into in-memory files first (`process::memfile`).
 
 use std::ffi::OsString;
 
@@ -23,12 +24,19 @@ pub fn run(args: &ExecArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error
         return crate::watch::run(&args.command, config, watch, env, child, baseline);
     }
     let (config, outcome) = pipeline::resolve(&flags, env)?;
-    let child = outcome.into_result().map_err(Error::Resolution)?;
+    let mut child = outcome.into_result().map_err(Error::Resolution)?;
+    // `?file` variables: their files stay open here (the supervisor's copy
+    // under --init) until the application has exited.
+    let files = process::memfile::materialise(&mut child, true)?;
     if config.init {
         let options = process::init::Options {
             pgroup: config.init_pgroup,
         };
-        return process::init::run(&args.command, child, options);
+        let code = process::init::run(&args.command, child, options);
+        drop(files);
+        return code;
     }
-    Err(process::exec::exec(&args.command, &child))
+    let error = process::exec::exec(&args.command, &child);
+    drop(files);
+    Err(error)
 }

@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use serde_json::{json, Value};
 use tracing::warn;
 
+use super::write_stdout;
 use crate::backend::client::Aws;
 use crate::backend::s3::ObjectKey;
 use crate::backend::{s3, sts};
@@ -307,7 +308,7 @@ pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Err
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::PolicyJson {
         reason: e.to_string(),
     })?;
-    println!("{text}");
+    write_stdout(format!("{text}\n").as_bytes())?;
     Ok(0)
 }
 

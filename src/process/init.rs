@@ -25,6 +25,7 @@ use nix::unistd::{self, ForkResult, Pid};
 use crate::environment::ChildEnv;
 use crate::error::Error;
 use crate::process::exec;
+use crate::process::memfile::{self, MemFiles};
 
 /// How the supervisor behaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,17 +39,24 @@ pub struct Options {
 /// Starts `command` as a child with `env` and supervises it. Returns the exit
 /// code for envseal: the child's own, or 128+N when signal N killed it.
 pub fn run(command: &[OsString], env: ChildEnv, options: Options) -> Result<i32, Error> {
-    run_watched(command, env, options, None::<fn() -> Option<Watcher>>)
+    run_watched(
+        command,
+        env,
+        MemFiles::default(),
+        options,
+        None::<fn() -> Option<Watcher>>,
+    )
 }
 
 /// What a watcher (`--watch`) asks the supervisor to do.
 pub enum Change {
     /// Stop the application (`Restart::stop_signal`, then SIGKILL after
-    /// `Restart::stop_timeout`) and start it again with this environment.
+    /// `Restart::stop_timeout`) and start it again with this environment
+    /// (its `?file` files made anew, sealed; the old ones closed first).
     Restart(ChildEnv),
-    /// Send this signal to the application (its contents were rewritten
-    /// in place).
-    Signal(i32),
+    /// Rewrite the running application's `?file` files in place with the
+    /// contents in `env` (a new resolution), then send `signal`.
+    Signal { env: ChildEnv, signal: i32 },
 }
 
 /// How a restart stops the application.
@@ -76,6 +84,7 @@ pub struct Watcher {
 pub fn run_watched<W: FnOnce() -> Option<Watcher>>(
     command: &[OsString],
     env: ChildEnv,
+    files: MemFiles,
     options: Options,
     start_watcher: Option<W>,
 ) -> Result<i32, Error> {
@@ -115,7 +124,7 @@ pub fn run_watched<W: FnOnce() -> Option<Watcher>>(
                 original: &original,
                 options,
             };
-            supervise_watched(child, &signals, &watcher, &spawner)
+            supervise_watched(child, files, &signals, &watcher, &spawner)
         }
     }
 }
@@ -242,6 +251,7 @@ struct Stopping {
 /// cancels the restart: the application is not started again.
 fn supervise_watched(
     mut child: Pid,
+    mut files: MemFiles,
     signals: &SignalFd,
     watcher: &Watcher,
     spawner: &Spawner<'_>,
@@ -308,8 +318,12 @@ fn supervise_watched(
             }
             if let Some(code) = reap(child) {
                 match stopping.take() {
-                    Some(s) if !cancelled => {
+                    Some(mut s) if !cancelled => {
                         tracing::debug!(code, "--watch: the application stopped for a restart");
+                        // The old files first, so that the new application
+                        // does not inherit them.
+                        drop(std::mem::take(&mut files));
+                        files = memfile::materialise(&mut s.env, true)?;
                         child = spawn(spawner.command, s.env, spawner.original, spawner.options)?;
                         tracing::info!(pid = child.as_raw(), "--watch: application restarted");
                         let _ = watcher.done.try_send(());
@@ -343,9 +357,21 @@ fn supervise_watched(
                             killed: false,
                         });
                     }
-                    Ok(Change::Signal(signo)) => {
-                        tracing::info!(signal = signo, "--watch: signalling the application");
-                        forward(child, signo, pgroup);
+                    Ok(Change::Signal { mut env, signal }) => {
+                        match files.rewrite_from(&mut env) {
+                            Ok(()) => {
+                                tracing::info!(
+                                    signal,
+                                    files = files.len(),
+                                    "--watch: ?file contents rewritten; signalling the application"
+                                );
+                                forward(child, signal, pgroup);
+                            }
+                            Err(e) => {
+                                tracing::warn!("--watch: not signalling the application: {e}")
+                            }
+                        }
+                        drop(env);
                         let _ = watcher.done.try_send(());
                     }
                     Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
