@@ -373,7 +373,7 @@ fn a_stop_timeout_ends_in_sigkill_then_a_restart() {
     let mut cmd = with_vars(
         watch_cmd(
             &moto,
-            &["--watch", "1s", "--stop-timeout", "1s"],
+            &["--watch", "1s", "--stop-timeout", "1s", "--init-pgroup"],
             &["--ignore-term"],
         ),
         &[("WATCHED", "ssm:/w/stubborn")],
@@ -385,8 +385,32 @@ fn a_stop_timeout_ends_in_sigkill_then_a_restart() {
         a.starts().iter().any(|s| s.1 == "new-Ee51")
     });
     assert!(app.stderr().contains("SIGKILL"), "{}", app.stderr());
-    // The application ignores SIGTERM; SIGKILL it through envseal's group.
-    let _ = app.child.kill();
+    let starts = app.starts();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    // The first one is gone (killed), the second runs; it ignores SIGTERM:
+    // SIGKILL it, and envseal exits with 128 + 9.
+    assert!(!std::path::Path::new(&format!("/proc/{}", starts[0].0)).exists());
+    let second = Pid::from_raw(starts[1].0.parse().unwrap());
+    kill(second, Signal::SIGKILL).unwrap();
+    assert_eq!(app.wait(), Some(137));
+}
+
+#[test]
+fn sigterm_during_a_restart_cancels_it() {
+    let moto = Moto::start();
+    seed_ssm(&moto, &[("/w/cancel", "cancel-one-Xx30")]);
+    let mut cmd = with_vars(
+        watch_cmd(&moto, &["--watch", "1s"], &["--slow-term"]),
+        &[("WATCHED", "ssm:/w/cancel")],
+    );
+    let mut app = Running::start(&mut cmd);
+    app.wait_for("the first start", |a| !a.starts().is_empty());
+    seed_ssm(&moto, &[("/w/cancel", "cancel-two-Yy31")]);
+    // The application got the stop signal and takes two seconds to exit.
+    app.wait_for("the stop signal", |a| !a.lines_of("term").is_empty());
+    app.signal(SIGTERM);
+    assert_eq!(app.wait(), Some(APP_TERM_CODE));
+    assert_eq!(app.starts().len(), 1, "started again after SIGTERM");
 }
 
 #[test]

@@ -1,11 +1,12 @@
 /* Test application for `envseal exec --watch`.
  *
- *   watched [--ignore-term]
+ *   watched [--ignore-term | --slow-term]
  *
  * On start prints "start PID VALUE FILE" and on every SIGHUP "hup PID VALUE
  * FILE", where VALUE is $WATCHED (or "-") and FILE the first line of the file
  * named by $WATCHED_FILE (or "-"), read again each time. On SIGTERM it exits
- * with 42, unless --ignore-term (then only SIGKILL stops it). */
+ * with 42 (after printing "term PID"; with --slow-term two seconds later),
+ * unless --ignore-term (then only SIGKILL stops it). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ static void report(const char *what) {
 
 int main(int argc, char **argv) {
     int ignore_term = argc > 1 && strcmp(argv[1], "--ignore-term") == 0;
+    int slow_term = argc > 1 && strcmp(argv[1], "--slow-term") == 0;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
@@ -47,6 +49,8 @@ int main(int argc, char **argv) {
         else if (sig == SIGTERM && !ignore_term) {
             printf("term %d\n", (int)getpid());
             fflush(stdout);
+            if (slow_term)
+                sleep(2);
             exit(42);
         }
     }
