@@ -445,6 +445,31 @@ fn a_secret_and_an_object_change_too() {
 }
 
 #[test]
+fn a_path_bundle_gaining_a_parameter_is_a_change() {
+    let moto = Moto::start();
+    seed_ssm(&moto, &[("/bundle/watched", "bundle-one-Zz40")]);
+    let mut cmd = with_vars(
+        watch_cmd(&moto, &["--watch", "1s"], &[]),
+        &[("ENVSEAL_FROM", "ssm:/bundle/"), ("ENVSEAL_LOG", "info")],
+    );
+    let mut app = Running::start(&mut cmd);
+    app.wait_for("the first start", |a| !a.starts().is_empty());
+    assert_eq!(app.starts()[0].1, "bundle-one-Zz40");
+    seed_ssm(&moto, &[("/bundle/added", "added-Ab41")]);
+    app.wait_for("a restart for the new parameter", |a| a.starts().len() >= 2);
+    let stderr = app.stderr();
+    assert!(
+        stderr.lines().any(|l| l.contains("changed variables")
+            && l.contains("ADDED")
+            && !l.contains("WATCHED")),
+        "{stderr}"
+    );
+    app.signal(SIGTERM);
+    assert_eq!(app.wait(), Some(APP_TERM_CODE));
+    no_value_in(&app.stderr(), &["bundle-one-Zz40", "added-Ab41"]);
+}
+
+#[test]
 fn the_calls_of_a_check_are_the_documented_number() {
     let moto = Moto::start();
     setup(&moto);
