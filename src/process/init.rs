@@ -261,6 +261,8 @@ fn supervise_watched(
     let _ = watcher.wake.set_nonblocking(true);
     let mut stopping: Option<Stopping> = None;
     let mut cancelled = false;
+    // Until the watcher's end of the wake-up closes (its thread ended).
+    let mut watching = true;
     loop {
         let timeout = match &stopping {
             Some(s) if !s.killed => {
@@ -277,7 +279,12 @@ fn supervise_watched(
                 revents: 0,
             },
             libc::pollfd {
-                fd: watcher.wake.as_raw_fd(),
+                // A negative descriptor is ignored by poll.
+                fd: if watching {
+                    watcher.wake.as_raw_fd()
+                } else {
+                    -1
+                },
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -334,9 +341,16 @@ fn supervise_watched(
         }
         if fds[1].revents != 0 {
             let mut buf = [0u8; 64];
-            while let Ok(n) = (&watcher.wake).read(&mut buf) {
-                if n == 0 {
-                    break;
+            loop {
+                match (&watcher.wake).read(&mut buf) {
+                    Ok(0) => {
+                        tracing::warn!("--watch: the watcher stopped; supervising only");
+                        watching = false;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break, // WouldBlock: drained
                 }
             }
             loop {
