@@ -79,8 +79,10 @@ pub struct Watcher {
 }
 
 /// [`run`], with a watcher: `start_watcher` is called once the first child
-/// runs (`None` from it: no watcher), with every signal blocked on this thread (so the watcher's thread,
-/// which inherits the mask, never takes a signal meant for the application).
+/// runs (`None` from it: no watcher), with every signal blocked on this
+/// thread (so the watcher's thread, which inherits the mask, never takes a
+/// signal meant for the application). `files` (the first child's `?file`
+/// files) stay open until that child has exited.
 pub fn run_watched<W: FnOnce() -> Option<Watcher>>(
     command: &[OsString],
     env: ChildEnv,
