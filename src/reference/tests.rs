@@ -297,6 +297,8 @@ fn file_option() {
         "s3://bucket/cert.p12?encryption=none&file",
         "s3://bucket/app.env#KEY?file=true",
         "kms:AQID?file",
+        "ssm:/a?region=eu-west-1&file",
+        "sm:prod/tls#KEY?role-arn=arn:aws:iam::210987654321:role/r&file&external-id=ext-42",
     ] {
         let r = parse_reference(input).unwrap_or_else(|e| panic!("{input}: {e}"));
         assert!(r.file, "{input}");
