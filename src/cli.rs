@@ -62,6 +62,9 @@ pub struct PolicyArgs {
     /// Look up what cannot be known offline (e.g. the KMS key behind an S3 object) with AWS calls.
     #[arg(long)]
     pub resolve: bool,
+    /// Print the policy of this role (the reads of the references read through it) instead of the base identity's (its own reads and sts:AssumeRole).
+    #[arg(long = "role", value_name = "ARN")]
+    pub role: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +129,12 @@ pub struct CommonArgs {
     /// text (default) or json, on stderr [env: ENVSEAL_LOG_FORMAT]
     #[arg(long = "log-format", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Assume this role (STS AssumeRole, once) for every reference without a ?role-arn= of its own [env: ENVSEAL_ROLE_ARN]
+    #[arg(long = "role-arn", value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// The external id of --role-arn's AssumeRole [env: ENVSEAL_ROLE_EXTERNAL_ID]
+    #[arg(long = "role-external-id", value_name = "ID")]
+    pub role_external_id: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -190,6 +199,8 @@ impl CommonArgs {
             log_format: self.log_format.clone(),
             init,
             init_pgroup: false,
+            role_arn: self.role_arn.clone(),
+            role_external_id: self.role_external_id.clone(),
             ..Flags::default()
         }
     }

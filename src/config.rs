@@ -55,6 +55,10 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// The `AWS_*` settings envseal reads itself.
     pub aws: AwsSettings,
+    /// `--role-arn` / `ENVSEAL_ROLE_ARN` (with `ENVSEAL_ROLE_EXTERNAL_ID`):
+    /// the role of every reference without one of its own (already applied
+    /// to `sources`; [`crate::plan::default_role`] applies it to references).
+    pub role: Option<reference::Role>,
 }
 
 /// What the user typed, before the environment is consulted.
@@ -73,6 +77,8 @@ pub struct Flags {
     pub on_change: Option<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<String>,
+    pub role_arn: Option<String>,
+    pub role_external_id: Option<String>,
 }
 
 fn env_var(env: &[(OsString, OsString)], name: &str) -> Option<String> {
@@ -123,11 +129,17 @@ impl Config {
         } else {
             flags.from.iter().flat_map(|f| split_sources(f)).collect()
         };
+        let role = role(flags, env)?;
         let mut sources = Vec::new();
         let mut bad = Vec::new();
         for raw in raw_sources {
             match reference::parse_source(&raw) {
-                Ok(source) => sources.push(SourceSpec { raw, source }),
+                Ok(mut source) => {
+                    if let Some(role) = &role {
+                        source.bundle.default_role(role);
+                    }
+                    sources.push(SourceSpec { raw, source })
+                }
                 Err(e) => bad.push(crate::error::Failure {
                     variable: "(bundle)".into(),
                     reference: raw,
@@ -196,8 +208,47 @@ impl Config {
             init_pgroup,
             watch,
             aws: AwsSettings::from_env(env),
+            role,
         })
     }
+}
+
+/// `--role-arn` (else `ENVSEAL_ROLE_ARN`) with `--role-external-id` (else
+/// `ENVSEAL_ROLE_EXTERNAL_ID`), validated before any AWS call; and
+/// `ENVSEAL_ROLE_SESSION_NAME` checked against STS's rules.
+fn role(flags: &Flags, env: &[(OsString, OsString)]) -> Result<Option<reference::Role>, Error> {
+    if let Some(name) = env_var(env, "ENVSEAL_ROLE_SESSION_NAME") {
+        if !reference::valid_session_name(&name) {
+            return Err(Error::Config(format!(
+                "ENVSEAL_ROLE_SESSION_NAME={name:?} is not a role session name (2 to 64 characters of letters, digits and +=,.@_-)"
+            )));
+        }
+    }
+    let (arn_from, arn) = match (&flags.role_arn, env_var(env, "ENVSEAL_ROLE_ARN")) {
+        (Some(a), _) => ("--role-arn", Some(a.clone())),
+        (None, a) => ("ENVSEAL_ROLE_ARN", a.filter(|a| !a.is_empty())),
+    };
+    let (id_from, external_id) = match (
+        &flags.role_external_id,
+        env_var(env, "ENVSEAL_ROLE_EXTERNAL_ID"),
+    ) {
+        (Some(i), _) => ("--role-external-id", Some(i.clone())),
+        (None, i) => ("ENVSEAL_ROLE_EXTERNAL_ID", i.filter(|i| !i.is_empty())),
+    };
+    let Some(arn) = arn else {
+        return match external_id {
+            Some(_) => Err(Error::Config(format!(
+                "{id_from} is set without a role (--role-arn or ENVSEAL_ROLE_ARN)"
+            ))),
+            None => Ok(None),
+        };
+    };
+    if let Err(e) = reference::parse_role_arn(&arn) {
+        return Err(Error::Config(format!("{arn_from}: {e}")));
+    }
+    reference::Role::new(&arn, external_id.as_deref())
+        .map(Some)
+        .map_err(|e| Error::Config(format!("{id_from}: {e}")))
 }
 
 /// How a fetch plan is run.
@@ -225,7 +276,14 @@ pub struct AwsSettings {
     /// `AWS_CA_BUNDLE` and `SSL_CERT_FILE` as set: the PEM bundles HTTPS may
     /// trust instead of the compiled-in roots (`backend::trust` chooses).
     pub tls_bundles: Vec<(&'static str, OsString)>,
+    /// `ENVSEAL_ROLE_SESSION_NAME` (validated by `Config::new`); `None`:
+    /// [`DEFAULT_ROLE_SESSION_NAME`].
+    pub role_session_name: Option<String>,
 }
+
+/// The session name of every AssumeRole unless `ENVSEAL_ROLE_SESSION_NAME`
+/// says otherwise.
+pub const DEFAULT_ROLE_SESSION_NAME: &str = "envseal";
 
 impl AwsSettings {
     pub fn from_env(env: &[(OsString, OsString)]) -> AwsSettings {
@@ -245,6 +303,7 @@ impl AwsSettings {
                     Some((name, value))
                 })
                 .collect(),
+            role_session_name: non_empty("ENVSEAL_ROLE_SESSION_NAME"),
         }
     }
 
@@ -535,5 +594,57 @@ mod tests {
         assert!(c.init && c.init_pgroup);
         assert!(Config::new(&Flags::default(), &env("ENVSEAL_INIT_PGROUP", "maybe")).is_err());
         assert!(!Config::new(&Flags::default(), &[]).unwrap().init);
+    }
+
+    #[test]
+    fn role_from_flag_or_variable_validated() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect()
+        };
+        let arn = "arn:aws:iam::210987654321:role/reader";
+        let c = Config::new(
+            &Flags::default(),
+            &env(&[("ENVSEAL_ROLE_ARN", arn), ("ENVSEAL_FROM", "ssm:/a/")]),
+        )
+        .unwrap();
+        assert_eq!(c.role.as_ref().unwrap().arn, arn);
+        // applied to the sources
+        match &c.sources[0].source.bundle {
+            reference::Bundle::SsmPath { role, .. } => assert_eq!(role, &c.role),
+            other => panic!("{other:?}"),
+        }
+        let flags = Flags {
+            role_arn: Some("arn:aws:iam::123456789012:role/other".into()),
+            role_external_id: Some("ext-1".into()),
+            ..Flags::default()
+        };
+        let c = Config::new(&flags, &env(&[("ENVSEAL_ROLE_ARN", arn)])).unwrap();
+        let role = c.role.unwrap();
+        assert_eq!(role.arn, "arn:aws:iam::123456789012:role/other");
+        assert_eq!(role.external_id.as_deref(), Some("ext-1"));
+        for (pairs, what) in [
+            (
+                &[("ENVSEAL_ROLE_ARN", "arn:aws:iam::1:role/x")][..],
+                "ENVSEAL_ROLE_ARN: invalid role ARN",
+            ),
+            (
+                &[("ENVSEAL_ROLE_EXTERNAL_ID", "ext-1")][..],
+                "without a role",
+            ),
+            (
+                &[("ENVSEAL_ROLE_SESSION_NAME", "has space")][..],
+                "ENVSEAL_ROLE_SESSION_NAME",
+            ),
+            (&[("ENVSEAL_ROLE_SESSION_NAME", "x")][..], "2 to 64"),
+        ] {
+            match Config::new(&Flags::default(), &env(pairs)) {
+                Err(Error::Config(m)) => assert!(m.contains(what), "{m}"),
+                other => panic!("{pairs:?}: {other:?}"),
+            }
+        }
+        assert!(Config::new(&Flags::default(), &[]).unwrap().role.is_none());
     }
 }

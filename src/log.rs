@@ -18,7 +18,8 @@ pub fn start(flags: &Flags, env: &[(OsString, OsString)]) -> Result<(), Error> {
 ///
 /// Other crates (the AWS SDK, hyper, rustls) reach stderr as they are only
 /// from `debug` on, and never above `debug` (trace-level SDK output can
-/// include response bodies). Below `debug` their warnings and errors are
+/// include response bodies), except endpoint resolution's (it prints the
+/// access key id). Below `debug` their warnings and errors are
 /// reduced to one line each by `SdkNotices`: their message only, never
 /// their fields (the SDK puts whole response structs into those), or
 /// nothing when envseal's own final error says the same.
@@ -33,6 +34,17 @@ pub fn init(level: tracing::Level, format: LogFormat) {
     };
     let filter = Targets::new()
         .with_target("envseal", level)
+        // Its "resolving endpoint" event prints the request's identity with
+        // `Debug`: the access key id of the credentials (an assumed role's
+        // too). Nothing else of it is worth a key id.
+        .with_target(
+            "aws_smithy_runtime::client::orchestrator::endpoints",
+            if verbose {
+                LevelFilter::INFO
+            } else {
+                LevelFilter::OFF
+            },
+        )
         .with_default(others);
     let notices_filter = Targets::new()
         .with_target("envseal", LevelFilter::OFF)

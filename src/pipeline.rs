@@ -36,7 +36,8 @@ pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config,
         }
         other => other?,
     };
-    let inherited = plan::split_inherited(env);
+    let mut inherited = plan::split_inherited(env);
+    plan::default_role(&mut inherited.refs, config.role.as_ref());
     let requests = plan::requests(&inherited.refs, &config.sources);
     let plan = Plan::new(&requests);
     tracing::debug!(

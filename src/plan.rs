@@ -12,7 +12,8 @@ use zeroize::Zeroizing;
 
 use crate::error::{Failure, FailureKind, FetchError};
 use crate::reference::{
-    self, Bundle, KmsBlob, Reference, S3Object, SecretVersion, Source, SsmParam, Target,
+    self, Bundle, KmsBlob, Reference, Role, S3Object, SecretVersion, Source, SsmParam, SsmPath,
+    Target,
 };
 use crate::secret::Secret;
 
@@ -82,6 +83,16 @@ pub fn split_inherited(vars: impl IntoIterator<Item = (OsString, OsString)>) -> 
     out
 }
 
+/// `--role-arn`: every reference without a role of its own is read through
+/// `role`.
+pub fn default_role(refs: &mut [VarRef], role: Option<&Role>) {
+    if let Some(role) = role {
+        for r in refs {
+            r.reference.target.default_role(role);
+        }
+    }
+}
+
 /// A bundle source as given, parsed.
 #[derive(Debug)]
 pub struct SourceSpec {
@@ -121,6 +132,7 @@ pub enum Request {
     SsmPath {
         path: String,
         region: Option<String>,
+        role: Option<Role>,
     },
     Secret(SecretVersion),
     S3(S3Object),
@@ -139,12 +151,24 @@ impl Request {
 
     pub fn for_bundle(bundle: &Bundle) -> Request {
         match bundle {
-            Bundle::SsmPath { path, region } => Request::SsmPath {
+            Bundle::SsmPath { path, region, role } => Request::SsmPath {
                 path: path.clone(),
                 region: region.clone(),
+                role: role.clone(),
             },
             Bundle::Secret(v) => Request::Secret(v.clone()),
             Bundle::S3(o) => Request::S3(o.clone()),
+        }
+    }
+
+    /// The role the request is read through (`None`: the base identity).
+    pub fn role(&self) -> Option<&Role> {
+        match self {
+            Request::SsmParam(p) => p.role.as_ref(),
+            Request::SsmPath { role, .. } => role.as_ref(),
+            Request::Secret(v) => v.role.as_ref(),
+            Request::S3(o) => o.role.as_ref(),
+            Request::Kms(k) => k.role.as_ref(),
         }
     }
 
@@ -164,7 +188,7 @@ impl Request {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub ssm_params: Vec<SsmParam>,
-    pub ssm_paths: Vec<(String, Option<String>)>,
+    pub ssm_paths: Vec<SsmPath>,
     pub secrets: Vec<SecretVersion>,
     pub s3_objects: Vec<S3Object>,
     pub kms_blobs: Vec<KmsBlob>,
@@ -177,13 +201,32 @@ impl Plan {
         for request in unique {
             match request.clone() {
                 Request::SsmParam(p) => plan.ssm_params.push(p),
-                Request::SsmPath { path, region } => plan.ssm_paths.push((path, region)),
+                Request::SsmPath { path, region, role } => {
+                    plan.ssm_paths.push(SsmPath { path, region, role })
+                }
                 Request::Secret(v) => plan.secrets.push(v),
                 Request::S3(o) => plan.s3_objects.push(o),
                 Request::Kms(k) => plan.kms_blobs.push(k),
             }
         }
         plan
+    }
+
+    /// The plan split by the role its requests are read through (`None`:
+    /// the base identity), each part fetched with that role's credentials.
+    pub fn by_role(&self) -> std::collections::BTreeMap<Option<Role>, Plan> {
+        let mut groups: std::collections::BTreeMap<Option<Role>, Vec<Request>> =
+            std::collections::BTreeMap::new();
+        for request in self.requests() {
+            groups
+                .entry(request.role().cloned())
+                .or_default()
+                .push(request);
+        }
+        groups
+            .into_iter()
+            .map(|(role, requests)| (role, Plan::new(&requests)))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -201,12 +244,11 @@ impl Plan {
     pub fn requests(&self) -> Vec<Request> {
         let mut all = Vec::with_capacity(self.len());
         all.extend(self.ssm_params.iter().cloned().map(Request::SsmParam));
-        all.extend(
-            self.ssm_paths
-                .iter()
-                .cloned()
-                .map(|(path, region)| Request::SsmPath { path, region }),
-        );
+        all.extend(self.ssm_paths.iter().cloned().map(|p| Request::SsmPath {
+            path: p.path,
+            region: p.region,
+            role: p.role,
+        }));
         all.extend(self.secrets.iter().cloned().map(Request::Secret));
         all.extend(self.s3_objects.iter().cloned().map(Request::S3));
         all.extend(self.kms_blobs.iter().cloned().map(Request::Kms));

@@ -38,6 +38,8 @@ pub struct SsmParam {
     /// From an ARN (a parameter shared from another account); `None` (or an
     /// empty ARN field) means the caller's account.
     pub account: Option<String>,
+    /// `?role-arn=` (or `--role-arn`): read with the role's credentials.
+    pub role: Option<Role>,
 }
 
 impl SsmParam {
@@ -77,8 +79,10 @@ pub struct SecretVersion {
     pub secret_id: String,
     pub version_stage: Option<String>,
     pub version_id: Option<String>,
-    /// From an ARN; `None` means the configured region.
+    /// From an ARN or `?region=`; `None` means the configured region.
     pub region: Option<String>,
+    /// `?role-arn=` (or `--role-arn`): read with the role's credentials.
+    pub role: Option<Role>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,6 +107,11 @@ pub struct S3Object {
     pub bucket: String,
     pub key: String,
     pub encryption: Encryption,
+    /// `?region=`: the bucket's region; `None`: the configured one (and a
+    /// redirect from S3 says where the bucket is).
+    pub region: Option<String>,
+    /// `?role-arn=` (or `--role-arn`): read with the role's credentials.
+    pub role: Option<Role>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,12 +123,139 @@ pub struct S3Ref {
 
 /// An inline KMS ciphertext blob (`kms:BASE64`), decoded.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KmsBlob(pub Vec<u8>);
+pub struct KmsBlob {
+    pub ciphertext: Vec<u8>,
+    /// `?region=`: where the key is; `None`: the configured region.
+    pub region: Option<String>,
+    /// `?role-arn=` (or `--role-arn`): decrypted with the role's credentials.
+    pub role: Option<Role>,
+}
 
 impl fmt::Debug for KmsBlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KmsBlob({} bytes)", self.0.len())
+        write!(f, "KmsBlob({} bytes)", self.ciphertext.len())
     }
+}
+
+/// A role to read a reference with (`?role-arn=ARN[&external-id=ID]`, or
+/// `--role-arn` for every reference without one): STS AssumeRole once per
+/// distinct role and external id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Role {
+    /// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`, validated.
+    pub arn: String,
+    pub external_id: Option<String>,
+}
+
+impl Role {
+    /// A role from an ARN and an optional external id, both validated
+    /// ([`parse_role_arn`], [`validate_external_id`]).
+    pub fn new(arn: &str, external_id: Option<&str>) -> Result<Role, ParseError> {
+        parse_role_arn(arn)?;
+        if let Some(id) = external_id {
+            validate_external_id(id)?;
+        }
+        Ok(Role {
+            arn: arn.to_owned(),
+            external_id: external_id.map(str::to_owned),
+        })
+    }
+
+    /// The role's account (12 digits), from its ARN.
+    pub fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or("")
+    }
+
+    /// The role's partition (`aws`, `aws-cn`, `aws-us-gov`), from its ARN.
+    pub fn partition(&self) -> &str {
+        self.arn.split(':').nth(1).unwrap_or("aws")
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arn)
+    }
+}
+
+/// Characters of IAM names, session names and (with `:` and `/`) external ids.
+fn iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME` with PARTITION `aws`,
+/// `aws-cn` or `aws-us-gov` and a 12-digit ACCOUNT.
+pub fn parse_role_arn(arn: &str) -> Result<(), ParseError> {
+    let bad = |why: &str| {
+        err(format!(
+            "invalid role ARN '{arn}': {why} (expected arn:aws:iam::ACCOUNT:role/NAME)"
+        ))
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" {
+        return bad("not an ARN");
+    }
+    if !matches!(parts[1], "aws" | "aws-cn" | "aws-us-gov") {
+        return bad("the partition is not aws, aws-cn or aws-us-gov");
+    }
+    if parts[2] != "iam" || !parts[3].is_empty() {
+        return bad("not an IAM ARN");
+    }
+    if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
+        return bad("the account is not 12 digits");
+    }
+    let Some(path_name) = parts[5].strip_prefix("role/") else {
+        return bad("not a role");
+    };
+    if path_name.len() > 512
+        || path_name
+            .split('/')
+            .any(|seg| seg.is_empty() || !seg.chars().all(iam_name_char))
+        || path_name.rsplit('/').next().is_some_and(|n| n.len() > 64)
+    {
+        return bad("invalid role name or path");
+    }
+    Ok(())
+}
+
+/// An STS external id: 2 to 1224 characters of `[\w+=,.@:/-]`.
+pub fn validate_external_id(id: &str) -> Result<(), ParseError> {
+    if !(2..=1224).contains(&id.len())
+        || !id.chars().all(|c| iam_name_char(c) || c == ':' || c == '/')
+    {
+        return err("invalid external id (2 to 1224 characters of letters, digits and +=,.@:/_-)");
+    }
+    Ok(())
+}
+
+/// An STS role session name: 2 to 64 characters of `[\w+=,.@-]`.
+pub fn valid_session_name(name: &str) -> bool {
+    (2..=64).contains(&name.len()) && name.chars().all(iam_name_char)
+}
+
+/// The shape of an AWS region: `us-east-1`, `eu-central-2`, `us-gov-west-1`,
+/// `cn-north-1`: lower-case words joined by `-`, two letters first, a
+/// number last.
+pub fn valid_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].len() <= 2
+        && !parts[parts.len() - 1].is_empty()
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An SSM path bundle (`ssm:/PATH/`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SsmPath {
+    /// Ends with `/`.
+    pub path: String,
+    pub region: Option<String>,
+    pub role: Option<Role>,
 }
 
 /// A bundle source (`--from`, `ENVSEAL_FROM`), which expands to many variables.
@@ -135,11 +271,37 @@ pub enum Bundle {
     SsmPath {
         path: String,
         region: Option<String>,
+        role: Option<Role>,
     },
     /// Every top-level key of a JSON-object secret.
     Secret(SecretVersion),
     /// Every key of a JSON-object or dotenv document.
     S3(S3Object),
+}
+
+impl Target {
+    /// Reads through `role` unless the reference names a role of its own.
+    pub fn default_role(&mut self, role: &Role) {
+        let slot = match self {
+            Target::Ssm(p) => &mut p.role,
+            Target::Secret(s) => &mut s.version.role,
+            Target::S3(s) => &mut s.object.role,
+            Target::Kms(k) => &mut k.role,
+        };
+        slot.get_or_insert_with(|| role.clone());
+    }
+}
+
+impl Bundle {
+    /// Reads through `role` unless the source names a role of its own.
+    pub fn default_role(&mut self, role: &Role) {
+        let slot = match self {
+            Bundle::SsmPath { role, .. } => role,
+            Bundle::Secret(v) => &mut v.role,
+            Bundle::S3(o) => &mut o.role,
+        };
+        slot.get_or_insert_with(|| role.clone());
+    }
 }
 
 /// Why a reference did not parse.
@@ -189,6 +351,10 @@ struct Suffix {
     version_stage: Option<String>,
     version_id: Option<String>,
     encryption: Option<Encryption>,
+    /// `?region=`, validated.
+    region: Option<String>,
+    /// `?role-arn=` with `&external-id=`, validated.
+    role: Option<Role>,
 }
 
 /// Splits `BODY[#FRAGMENT][?QUERY]` or `BODY[?QUERY][#FRAGMENT]`.
@@ -203,6 +369,8 @@ fn split_suffix(input: &str) -> Result<(&str, Suffix), ParseError> {
         (Some(q), Some(h)) => (&input[..q], Some(&input[h + 1..]), Some(&input[q + 1..h])),
     };
     let mut suffix = Suffix::default();
+    let mut role_arn: Option<&str> = None;
+    let mut external_id: Option<&str> = None;
     if let Some(f) = fragment {
         if f.is_empty() {
             return err("empty key after '#'");
@@ -249,13 +417,35 @@ fn split_suffix(input: &str) -> Result<(&str, Suffix), ParseError> {
                         }
                     })
                 }
-                ("version-stage" | "version-id", _) => {
+                ("region", Some(_)) if suffix.region.is_some() => {
+                    return err("option 'region' given twice")
+                }
+                ("role-arn", Some(_)) if role_arn.is_some() => {
+                    return err("option 'role-arn' given twice")
+                }
+                ("external-id", Some(_)) if external_id.is_some() => {
+                    return err("option 'external-id' given twice")
+                }
+                ("region", Some(v)) if valid_region(v) => suffix.region = Some(v.to_owned()),
+                ("region", Some(v)) if !v.is_empty() => {
+                    return err(format!(
+                        "invalid region '{v}' (expected a region like us-east-1)"
+                    ))
+                }
+                ("role-arn", Some(v)) if !v.is_empty() => role_arn = Some(v),
+                ("external-id", Some(v)) if !v.is_empty() => external_id = Some(v),
+                ("version-stage" | "version-id" | "region" | "role-arn" | "external-id", _) => {
                     return err(format!("option '{k}' needs a value"))
                 }
                 _ => return err(format!("unknown option '{item}'")),
             }
         }
     }
+    suffix.role = match (role_arn, external_id) {
+        (Some(arn), id) => Some(Role::new(arn, id)?),
+        (None, Some(_)) => return err("option 'external-id' needs 'role-arn'"),
+        (None, None) => None,
+    };
     Ok((body, suffix))
 }
 
@@ -283,6 +473,7 @@ impl Suffix {
         }
         Ok(())
     }
+
     fn refuse_fragment(&self, what: &str) -> Result<(), ParseError> {
         if self.fragment.is_some() {
             return err(format!("{what} references take no '#KEY'"));
@@ -302,8 +493,11 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
         suffix.refuse_fragment("kms:")?;
         suffix.refuse_versions("kms:")?;
         suffix.refuse_encryption("kms:")?;
+        let mut blob = parse_kms_blob(body)?;
+        blob.region = suffix.region.clone();
+        blob.role = suffix.role.clone();
         return Ok(Reference {
-            target: Target::Kms(parse_kms_blob(body)?),
+            target: Target::Kms(blob),
             optional: suffix.optional,
             file: suffix.file,
         });
@@ -316,12 +510,14 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
         if body.starts_with("arn:") {
             return err("write an SSM ARN without the 'ssm:' prefix");
         }
-        let param = parse_ssm_name_selector(body)?;
+        let mut param = parse_ssm_name_selector(body)?;
         if param.name.ends_with('/') {
             return err(
                 "a name ending in '/' is a path: use it as a bundle (--from / ENVSEAL_FROM)",
             );
         }
+        param.region = suffix.region.clone();
+        param.role = suffix.role.clone();
         return Ok(Reference {
             target: Target::Ssm(param),
             optional: suffix.optional,
@@ -340,6 +536,8 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
         version.version_stage =
             merge_option("version stage", version.version_stage, suffix.version_stage)?;
         version.version_id = merge_option("version id", version.version_id, suffix.version_id)?;
+        version.region = arn_region(&suffix.region, version.region)?;
+        version.role = suffix.role.clone();
         return Ok(Reference {
             target: Target::Secret(SecretRef { version, key }),
             optional: suffix.optional,
@@ -349,7 +547,9 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
     if let Some(rest) = input.strip_prefix("s3://") {
         let (body, suffix) = split_suffix(rest)?;
         suffix.refuse_versions("s3://")?;
-        let object = parse_s3_object(body, suffix.encryption)?;
+        let mut object = parse_s3_object(body, suffix.encryption)?;
+        object.region = suffix.region.clone();
+        object.role = suffix.role.clone();
         if object.key.ends_with('/') {
             return err("an S3 key ending in '/' is a prefix, not an object");
         }
@@ -368,12 +568,14 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
             suffix.refuse_fragment("SSM ARN")?;
             suffix.refuse_versions("SSM ARN")?;
             suffix.refuse_encryption("SSM ARN")?;
-            let param = parse_ssm_arn(body)?;
+            let mut param = parse_ssm_arn(body)?;
             if param.name.ends_with('/') {
                 return err(
                     "an ARN ending in '/' is a path: use it as a bundle (--from / ENVSEAL_FROM)",
                 );
             }
+            param.region = arn_region(&suffix.region, param.region)?;
+            param.role = suffix.role.clone();
             Ok(Reference {
                 target: Target::Ssm(param),
                 optional: suffix.optional,
@@ -388,6 +590,8 @@ pub fn parse_reference(input: &str) -> Result<Reference, ParseError> {
             version.version_stage =
                 merge_option("version stage", version.version_stage, suffix.version_stage)?;
             version.version_id = merge_option("version id", version.version_id, suffix.version_id)?;
+            version.region = arn_region(&suffix.region, version.region)?;
+            version.role = suffix.role.clone();
             Ok(Reference {
                 target: Target::Secret(SecretRef { version, key }),
                 optional: suffix.optional,
@@ -419,7 +623,8 @@ pub fn parse_source(input: &str) -> Result<Source, ParseError> {
         return Ok(Source {
             bundle: Bundle::SsmPath {
                 path: parse_ssm_path(body)?,
-                region: None,
+                region: suffix.region.clone(),
+                role: suffix.role.clone(),
             },
             optional: suffix.optional,
         });
@@ -431,8 +636,11 @@ pub fn parse_source(input: &str) -> Result<Source, ParseError> {
         suffix.refuse_file()?;
         suffix.refuse_fragment("s3:// bundle")?;
         suffix.refuse_versions("s3://")?;
+        let mut object = parse_s3_object(body, suffix.encryption)?;
+        object.region = suffix.region.clone();
+        object.role = suffix.role.clone();
         return Ok(Source {
-            bundle: Bundle::S3(parse_s3_object(body, suffix.encryption)?),
+            bundle: Bundle::S3(object),
             optional: suffix.optional,
         });
     } else {
@@ -451,7 +659,8 @@ pub fn parse_source(input: &str) -> Result<Source, ParseError> {
             Ok(Source {
                 bundle: Bundle::SsmPath {
                     path: parse_ssm_path(&param.name)?,
-                    region: param.region,
+                    region: arn_region(&suffix.region, param.region)?,
+                    role: suffix.role.clone(),
                 },
                 optional: suffix.optional,
             })
@@ -471,12 +680,25 @@ pub fn parse_source(input: &str) -> Result<Source, ParseError> {
             version.version_stage =
                 merge_option("version stage", version.version_stage, suffix.version_stage)?;
             version.version_id = merge_option("version id", version.version_id, suffix.version_id)?;
+            version.region = arn_region(&suffix.region, version.region)?;
+            version.role = suffix.role.clone();
             Ok(Source {
                 bundle: Bundle::Secret(version),
                 optional: suffix.optional,
             })
         }
         _ => err("not a bundle source (expected ssm:/PATH/, sm:SECRET, s3://BUCKET/KEY or an ARN)"),
+    }
+}
+
+/// The region of a reference: an ARN's own (`arn`); `?region=` (`query`)
+/// may only repeat it.
+fn arn_region(query: &Option<String>, arn: Option<String>) -> Result<Option<String>, ParseError> {
+    match (arn, query) {
+        (Some(a), Some(q)) if &a != q => err(format!(
+            "option 'region={q}' conflicts with the ARN's region '{a}' (an ARN is read in its own region)"
+        )),
+        (a, q) => Ok(a.or_else(|| q.clone())),
     }
 }
 
@@ -506,7 +728,11 @@ fn parse_kms_blob(body: &str) -> Result<KmsBlob, ParseError> {
     if bytes.is_empty() {
         return err("empty kms: ciphertext");
     }
-    Ok(KmsBlob(bytes))
+    Ok(KmsBlob {
+        ciphertext: bytes,
+        region: None,
+        role: None,
+    })
 }
 
 fn valid_ssm_char(c: char) -> bool {
@@ -548,6 +774,7 @@ fn parse_ssm_name_selector(body: &str) -> Result<SsmParam, ParseError> {
         region: None,
         partition: None,
         account: None,
+        role: None,
     })
 }
 
@@ -662,6 +889,7 @@ fn parse_secret_name(body: &str) -> Result<SecretVersion, ParseError> {
         version_stage: None,
         version_id: None,
         region: None,
+        role: None,
     })
 }
 
@@ -693,6 +921,7 @@ fn parse_sm_arn(arn: &str) -> Result<(SecretVersion, Option<String>), ParseError
             version_stage: field(2),
             version_id: field(3),
             region: Some(region.to_owned()),
+            role: None,
         },
         field(1),
     ))
@@ -721,6 +950,8 @@ fn parse_s3_object(body: &str, encryption: Option<Encryption>) -> Result<S3Objec
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         encryption: encryption.unwrap_or(Encryption::Auto),
+        region: None,
+        role: None,
     })
 }
 

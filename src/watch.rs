@@ -312,6 +312,7 @@ mod tests {
             region: None,
             partition: None,
             account: None,
+            role: None,
         })
     }
 

@@ -28,7 +28,9 @@ pub struct Aws {
     ssm: RefCell<HashMap<Option<String>, aws_sdk_ssm::Client>>,
     secrets: RefCell<HashMap<Option<String>, aws_sdk_secretsmanager::Client>>,
     kms: RefCell<HashMap<Option<String>, aws_sdk_kms::Client>>,
-    s3: RefCell<Option<aws_sdk_s3::Client>>,
+    s3: RefCell<HashMap<Option<String>, aws_sdk_s3::Client>>,
+    /// Buckets found in another region (S3 named it in a redirect).
+    bucket_regions: RefCell<HashMap<String, String>>,
 }
 
 /// The HTTPS client: rustls with the ring provider, trusting `AWS_CA_BUNDLE`,
@@ -152,7 +154,48 @@ impl Aws {
             secrets: RefCell::default(),
             kms: RefCell::default(),
             s3: RefCell::default(),
+            bucket_regions: RefCell::default(),
         }
+    }
+
+    /// The same configuration (endpoints, region, HTTPS client, retry
+    /// policy) with other credentials: a role's, from STS AssumeRole. Its
+    /// clients are its own (one per service and region); its throttling
+    /// gates too, since a role in another account has that account's rates.
+    pub fn with_credentials(&self, credentials: aws_credential_types::Credentials) -> Aws {
+        let base = self
+            .base
+            .clone()
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .build();
+        Aws {
+            base,
+            retrier: self
+                .retrier
+                .as_ref()
+                .map(|r| Retrier::new(r.policy.clone())),
+            s3_endpoint_configured: self.s3_endpoint_configured,
+            ssm: RefCell::default(),
+            secrets: RefCell::default(),
+            kms: RefCell::default(),
+            s3: RefCell::default(),
+            bucket_regions: RefCell::default(),
+        }
+    }
+
+    /// The region S3 named for `bucket` in a redirect, if any.
+    pub fn bucket_region(&self, bucket: &str) -> Option<String> {
+        self.bucket_regions.borrow().get(bucket).cloned()
+    }
+
+    /// Remembers where `bucket` is, so that later requests go there at once.
+    pub fn set_bucket_region(&self, bucket: &str, region: &str) {
+        self.bucket_regions
+            .borrow_mut()
+            .insert(bucket.to_owned(), region.to_owned());
     }
 
     /// The loaded configuration, for clients this module does not cache.
@@ -170,6 +213,11 @@ impl Aws {
     /// with names).
     pub fn region_key<'a>(&self, region: Option<&'a str>) -> Option<&'a str> {
         region.filter(|r| self.base.region().map(|c| c.as_ref()) != Some(*r))
+    }
+
+    /// The configured region, if any.
+    pub fn configured_region(&self) -> Option<&str> {
+        self.base.region().map(|r| r.as_ref())
     }
 
     fn check_region(&self, region: Option<&str>) -> Result<(), FetchError> {
@@ -224,11 +272,15 @@ impl Aws {
         Ok(client.clone())
     }
 
-    pub fn s3(&self) -> Result<aws_sdk_s3::Client, FetchError> {
-        self.check_region(None)?;
+    /// The S3 client of `region` (`None`: the configured one).
+    pub fn s3(&self, region: Option<&str>) -> Result<aws_sdk_s3::Client, FetchError> {
+        self.check_region(region)?;
         let mut cache = self.s3.borrow_mut();
-        let client = cache.get_or_insert_with(|| {
+        let client = cache.entry(region.map(str::to_owned)).or_insert_with(|| {
             let mut b = aws_sdk_s3::config::Builder::from(&self.base);
+            if let Some(r) = region {
+                b = b.region(Region::new(r.to_owned()));
+            }
             // A configured endpoint (moto, MinIO, LocalStack, a VPC endpoint
             // URL) is addressed path-style: virtual-host style would need
             // `BUCKET.host` to resolve.

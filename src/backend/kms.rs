@@ -1,5 +1,5 @@
 //! KMS: `Decrypt` of inline `kms:BASE64` ciphertext blobs, all at once, in
-//! the configured region; also the one `Decrypt` helper the S3 backend uses
+//! the configured region (or `?region=`); also the one `Decrypt` helper the S3 backend uses
 //! for envelope data keys and KMS-ciphertext objects.
 
 use std::collections::BTreeMap;
@@ -19,10 +19,18 @@ use crate::reference::KmsBlob;
 pub async fn fetch(aws: &Aws, blobs: &[KmsBlob], sink: &Sink) {
     let jobs = blobs.iter().map(|blob| async move {
         let track = Track::one(sink, Request::Kms(blob.clone()));
-        let answer = match aws.kms(None) {
-            Ok(client) => decrypt(aws, &client, None, &blob.0, &BTreeMap::new(), &track)
-                .await
-                .map(Fetched::Bytes),
+        let region = blob.region.as_deref();
+        let answer = match aws.kms(region) {
+            Ok(client) => decrypt(
+                aws,
+                &client,
+                aws.region_key(region),
+                &blob.ciphertext,
+                &BTreeMap::new(),
+                &track,
+            )
+            .await
+            .map(Fetched::Bytes),
             Err(e) => Err(e),
         };
         sink.put(Request::Kms(blob.clone()), answer);

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::client::Aws;
@@ -67,32 +67,23 @@ pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
         // No client (and none of its endpoint set-up) for nothing.
         return;
     }
-    let client = match aws.s3() {
-        Ok(c) => c,
-        Err(e) => {
-            for o in objects {
-                sink.put(Request::S3(o.clone()), Err(e.clone()));
-            }
-            return;
-        }
-    };
     // `s3://b/k` and `s3://b/k?encryption=kms` are one object: GET it once.
-    let mut by_object: BTreeMap<(&str, &str), Vec<&S3Object>> = BTreeMap::new();
+    let mut by_object: BTreeMap<(Option<&str>, &str, &str), Vec<&S3Object>> = BTreeMap::new();
     for o in objects {
         by_object
-            .entry((o.bucket.as_str(), o.key.as_str()))
+            .entry((o.region.as_deref(), o.bucket.as_str(), o.key.as_str()))
             .or_default()
             .push(o);
     }
-    let jobs = by_object.into_iter().map(|((bucket, key), wanted)| {
-        let client = &client;
-        async move {
+    let jobs = by_object
+        .into_iter()
+        .map(|((region, bucket, key), wanted)| async move {
             let track = Track::new(
                 sink,
                 wanted.iter().map(|o| Request::S3((*o).clone())).collect(),
             );
             let track = &track;
-            match get_object(aws, client, bucket, key, track).await {
+            match get_object(aws, region, bucket, key, track).await {
                 Err(e) => {
                     for o in wanted {
                         sink.put(Request::S3(o.clone()), Err(e.clone()));
@@ -101,23 +92,22 @@ pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
                 Ok(raw) => {
                     let raw = &raw;
                     join_all(wanted.into_iter().map(|o| async move {
-                        let answer = decode(aws, client, o, raw, track).await.map(Fetched::Bytes);
+                        let answer = decode(aws, o, raw, track).await.map(Fetched::Bytes);
                         sink.put(Request::S3(o.clone()), answer);
                     }))
                     .await;
                 }
             }
-        }
-    });
+        });
     join_all(jobs).await;
 }
 
 /// One object, fetched and decoded (for `envseal pull`).
 pub async fn fetch_one(aws: &Aws, object: &S3Object) -> Result<Zeroizing<Vec<u8>>, FetchError> {
-    let client = aws.s3()?;
     let track = Track::none();
-    let raw = get_object(aws, &client, &object.bucket, &object.key, &track).await?;
-    decode(aws, &client, object, &raw, &track).await
+    let region = object.region.as_deref();
+    let raw = get_object(aws, region, &object.bucket, &object.key, &track).await?;
+    decode(aws, object, &raw, &track).await
 }
 
 /// How one GetObject attempt ends when it does not end with the object.
@@ -142,6 +132,19 @@ impl Retryable for GetError {
 }
 
 impl GetError {
+    /// The region S3 named when it answered that the bucket is elsewhere.
+    fn redirect_region(&self) -> Option<String> {
+        let GetError::Sdk(e) = self else { return None };
+        let raw = e.raw_response()?;
+        if !matches!(raw.status().as_u16(), 301 | 307 | 400) {
+            return None;
+        }
+        raw.headers()
+            .get("x-amz-bucket-region")
+            .filter(|r| crate::reference::valid_region(r))
+            .map(str::to_owned)
+    }
+
     fn to_fetch_error(&self) -> FetchError {
         match self {
             GetError::Sdk(e) => {
@@ -164,18 +167,59 @@ impl GetError {
     }
 }
 
+/// The region the bucket of `object` is read in: where a redirect said it
+/// is, else `?region=`, else the configured one (`None`). KMS calls for its
+/// envelopes and blobs go there too unless the envelope names a key ARN.
+fn bucket_region(aws: &Aws, object: &S3Object) -> Option<String> {
+    aws.bucket_region(&object.bucket)
+        .or_else(|| object.region.clone())
+}
+
 /// GetObject and the whole body, retried (one attempt: the request and the
-/// body, within the attempt time limit).
+/// body, within the attempt time limit), in `region` (`None`: the
+/// configured one) unless a redirect already said where the bucket is.
+/// When S3 answers that the bucket is in another region (301
+/// PermanentRedirect, 307, or 400 AuthorizationHeaderMalformed, with
+/// `x-amz-bucket-region`), the request is sent once more, there: one extra
+/// round trip, and later requests for the bucket go there at once.
 async fn get_object(
     aws: &Aws,
-    client: &aws_sdk_s3::Client,
+    region: Option<&str>,
     bucket: &str,
     key: &str,
     track: &Track<'_>,
 ) -> Result<RawObject, FetchError> {
-    debug!(bucket, key, "s3 GetObject");
-    retry::send(aws.retrier(), "s3", None, track, || {
-        get_object_once(client, bucket, key)
+    let region = aws.bucket_region(bucket).or(region.map(str::to_owned));
+    let region = aws.region_key(region.as_deref()).map(str::to_owned);
+    let client = aws.s3(region.as_deref())?;
+    debug!(bucket, key, ?region, "s3 GetObject");
+    let failed = match retry::send(aws.retrier(), "s3", region.as_deref(), track, || {
+        get_object_once(&client, bucket, key)
+    })
+    .await
+    {
+        Ok(raw) => return Ok(raw),
+        Err(failed) => failed,
+    };
+    let signed_in = region.as_deref().or(aws.configured_region());
+    let moved = failed
+        .err
+        .as_ref()
+        .and_then(GetError::redirect_region)
+        .filter(|r| Some(r.as_str()) != signed_in);
+    let Some(moved) = moved else {
+        return Err(failed.into_fetch_error(GetError::to_fetch_error));
+    };
+    info!(
+        bucket,
+        region = %moved,
+        "the S3 bucket is in another region: following S3's redirect"
+    );
+    aws.set_bucket_region(bucket, &moved);
+    let region = aws.region_key(Some(&moved));
+    let client = aws.s3(region)?;
+    retry::send(aws.retrier(), "s3", region, track, || {
+        get_object_once(&client, bucket, key)
     })
     .await
     .map_err(|failed| failed.into_fetch_error(GetError::to_fetch_error))
@@ -273,7 +317,6 @@ fn check_size(len: u64) -> Result<(), FetchError> {
 
 async fn decode(
     aws: &Aws,
-    client: &aws_sdk_s3::Client,
     object: &S3Object,
     raw: &RawObject,
     track: &Track<'_>,
@@ -281,8 +324,10 @@ async fn decode(
     match decide(object.encryption, &raw.metadata, &raw.body)? {
         Decoding::Plain => Ok(raw.body.clone()),
         Decoding::Kms(blob) => {
-            let client = aws.kms(None)?;
-            kms::decrypt(aws, &client, None, &blob, &BTreeMap::new(), track).await
+            let region = bucket_region(aws, object);
+            let region = aws.region_key(region.as_deref());
+            let client = aws.kms(region)?;
+            kms::decrypt(aws, &client, region, &blob, &BTreeMap::new(), track).await
         }
         Decoding::Envelope(env) => open_envelope(aws, object, &env, &raw.body, track).await,
         Decoding::PlainUnlessInstructionFile => {
@@ -292,7 +337,8 @@ async fn decode(
                 key = %object.key,
                 "binary body and no envelope in the metadata: looking for KEY.instruction"
             );
-            let instruction = match get_object(aws, client, &object.bucket, &instruction_key, track)
+            let region = object.region.as_deref();
+            let instruction = match get_object(aws, region, &object.bucket, &instruction_key, track)
                 .await
             {
                 Ok(i) => i,
@@ -315,7 +361,8 @@ async fn decode(
         }
         Decoding::InstructionFile => {
             let instruction_key = format!("{}{INSTRUCTION_SUFFIX}", object.key);
-            let instruction = match get_object(aws, client, &object.bucket, &instruction_key, track)
+            let region = object.region.as_deref();
+            let instruction = match get_object(aws, region, &object.bucket, &instruction_key, track)
                 .await
             {
                 Ok(i) => i,
@@ -408,8 +455,12 @@ async fn open_envelope(
     body: &[u8],
     track: &Track<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, FetchError> {
-    let region = env.kms_key_id().as_deref().and_then(kms::arn_region);
-    let client = aws.kms(region.as_deref())?;
+    let region = env
+        .kms_key_id()
+        .as_deref()
+        .and_then(kms::arn_region)
+        .or_else(|| bucket_region(aws, object));
+    let client = aws.kms(aws.region_key(region.as_deref()))?;
     let data_key = kms::decrypt(
         aws,
         &client,
@@ -476,7 +527,7 @@ pub async fn push(
     })?;
     let (body, metadata) =
         cipher::encrypt_v2(&data_key.key, &data_key.wrapped, kms_key, document, iv);
-    aws.s3()?
+    aws.s3(aws.region_key(object.region.as_deref()))?
         .put_object()
         .bucket(&object.bucket)
         .key(&object.key)
@@ -516,11 +567,15 @@ pub async fn head_objects(
     if objects.is_empty() {
         return Ok(heads);
     }
-    let s3 = aws.s3()?;
+    let mut clients = Vec::new();
+    for o in objects {
+        clients.push(aws.s3(aws.region_key(o.region.as_deref()))?);
+    }
     let answers = join_all(
         objects
             .iter()
-            .map(|o| s3.head_object().bucket(&o.bucket).key(&o.key).send()),
+            .zip(&clients)
+            .map(|(o, s3)| s3.head_object().bucket(&o.bucket).key(&o.key).send()),
     )
     .await;
     for (o, head) in objects.iter().zip(answers) {

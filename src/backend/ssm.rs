@@ -15,18 +15,13 @@ use super::sink::Sink;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Fetched;
 use crate::plan::{batches, Request};
-use crate::reference::SsmParam;
+use crate::reference::{SsmParam, SsmPath};
 use crate::secret::Secret;
 
 /// GetParameters takes at most 10 names.
 pub const BATCH: usize = 10;
 
-pub async fn fetch(
-    aws: &Aws,
-    params: &[SsmParam],
-    paths: &[(String, Option<String>)],
-    sink: &Sink,
-) {
+pub async fn fetch(aws: &Aws, params: &[SsmParam], paths: &[SsmPath], sink: &Sink) {
     // By region, the configured one under `None` whether named or not: an
     // ARN in the configured region shares batches with plain names (AWS
     // takes ARNs in GetParameters).
@@ -45,9 +40,7 @@ pub async fn fetch(
             jobs.push(fetch_batch(aws, region.as_deref(), batch, sink));
         }
     }
-    let path_jobs = paths
-        .iter()
-        .map(|(path, region)| fetch_path(aws, path, region.as_deref(), sink));
+    let path_jobs = paths.iter().map(|p| fetch_path(aws, p, sink));
     futures_util::future::join(join_all(jobs), join_all(path_jobs)).await;
 }
 
@@ -200,10 +193,12 @@ async fn fetch_one(
     put(sink, p, answer);
 }
 
-async fn fetch_path(aws: &Aws, path: &str, region: Option<&str>, sink: &Sink) {
+async fn fetch_path(aws: &Aws, p: &SsmPath, sink: &Sink) {
+    let (path, region) = (p.path.as_str(), p.region.as_deref());
     let request = Request::SsmPath {
-        path: path.to_owned(),
-        region: region.map(str::to_owned),
+        path: p.path.clone(),
+        region: p.region.clone(),
+        role: p.role.clone(),
     };
     let track = Track::one(sink, request.clone());
     let answer = fetch_path_pages(aws, path, region, &track).await;

@@ -68,45 +68,74 @@ pub fn planned_calls(plan: &Plan) -> usize {
         .collect();
     objects.sort_unstable();
     objects.dedup();
-    ssm + plan.ssm_paths.len() + plan.secrets.len() + objects.len()
+    let roles = plan.by_role().keys().filter(|r| r.is_some()).count();
+    roles + ssm + plan.ssm_paths.len() + plan.secrets.len() + objects.len()
 }
 
 /// Loads the AWS configuration and checks every request of `plan` at once.
+/// Requests read through a role are checked with that role's credentials
+/// (one AssumeRole per distinct role and check, counted in `calls`).
 pub async fn check(plan: &Plan, attempt_timeout: Duration, settings: &AwsSettings) -> Check {
     let aws = Aws::load_for_resolution(attempt_timeout, settings).await;
     let calls = Cell::new(0usize);
-    let mut seen = HashMap::new();
+    let session = settings.role_session_name.as_deref();
+    let parts = plan.by_role();
+    let seen = join_all(parts.iter().map(|(role, part)| {
+        let (aws, calls) = (&aws, &calls);
+        async move {
+            let Some(role) = role else {
+                return check_part(aws, part, calls).await;
+            };
+            calls.set(calls.get() + 1);
+            match super::sts::assume_role(aws, role, session, &Track::none()).await {
+                Ok(role_aws) => check_part(&role_aws, part, calls).await,
+                Err(e) => part
+                    .requests()
+                    .into_iter()
+                    .map(|r| (r, Err(e.clone())))
+                    .collect(),
+            }
+        }
+    }))
+    .await;
+    Check {
+        seen: seen.into_iter().flatten().collect(),
+        calls: calls.get(),
+    }
+}
+
+/// Every service's share of `plan`, concurrently, with the credentials of `aws`.
+async fn check_part(aws: &Aws, plan: &Plan, calls: &Cell<usize>) -> Vec<(Request, Seen)> {
+    let mut seen = Vec::new();
     let (ssm, (paths, (secrets, objects))) = futures_util::future::join(
-        ssm_params(&aws, &plan.ssm_params, &calls),
+        ssm_params(aws, &plan.ssm_params, calls),
         futures_util::future::join(
             join_all(
                 plan.ssm_paths
                     .iter()
-                    .map(|(path, region)| ssm_path(&aws, path, region.as_deref(), &calls)),
+                    .map(|p| ssm_path(aws, &p.path, p.region.as_deref(), calls)),
             ),
             futures_util::future::join(
-                join_all(plan.secrets.iter().map(|s| secret(&aws, s, &calls))),
-                s3_objects(&aws, &plan.s3_objects, &calls),
+                join_all(plan.secrets.iter().map(|s| secret(aws, s, calls))),
+                s3_objects(aws, &plan.s3_objects, calls),
             ),
         ),
     )
     .await;
     seen.extend(ssm);
-    for ((path, region), version) in plan.ssm_paths.iter().zip(paths) {
+    for (p, version) in plan.ssm_paths.iter().zip(paths) {
         let request = Request::SsmPath {
-            path: path.clone(),
-            region: region.clone(),
+            path: p.path.clone(),
+            region: p.region.clone(),
+            role: p.role.clone(),
         };
-        seen.insert(request, version);
+        seen.push((request, version));
     }
     for (s, version) in plan.secrets.iter().zip(secrets) {
-        seen.insert(Request::Secret(s.clone()), version);
+        seen.push((Request::Secret(s.clone()), version));
     }
     seen.extend(objects);
-    Check {
-        seen,
-        calls: calls.get(),
-    }
+    seen
 }
 
 /// NotFound is an answer (the secret is gone); anything else is "cannot tell".
@@ -328,45 +357,19 @@ async fn secret(aws: &Aws, s: &SecretVersion, calls: &Cell<usize>) -> Seen {
 }
 
 async fn s3_objects(aws: &Aws, objects: &[S3Object], calls: &Cell<usize>) -> Vec<(Request, Seen)> {
-    if objects.is_empty() {
-        return Vec::new();
-    }
-    let client = match aws.s3() {
-        Ok(c) => c,
-        Err(e) => {
-            return objects
-                .iter()
-                .map(|o| (Request::S3(o.clone()), Err(e.clone())))
-                .collect()
-        }
-    };
     // `s3://b/k` and `s3://b/k?encryption=kms` are one object: HEAD it once.
-    let mut by_object: BTreeMap<(&str, &str), Vec<&S3Object>> = BTreeMap::new();
+    let mut by_object: BTreeMap<(Option<&str>, &str, &str), Vec<&S3Object>> = BTreeMap::new();
     for o in objects {
         by_object
-            .entry((o.bucket.as_str(), o.key.as_str()))
+            .entry((o.region.as_deref(), o.bucket.as_str(), o.key.as_str()))
             .or_default()
             .push(o);
     }
-    let client = &client;
     let heads = join_all(
         by_object
             .into_iter()
-            .map(|((bucket, key), wanted)| async move {
-                let track = Track::none();
-                let result = retry::send(aws.retrier(), "s3", None, &track, || {
-                    calls.set(calls.get() + 1);
-                    client.head_object().bucket(bucket).key(key).send()
-                })
-                .await;
-                let seen = match result {
-                    Ok(h) => Ok(Version::Id(format!(
-                        "{}/{}",
-                        h.e_tag().unwrap_or_default(),
-                        h.version_id().unwrap_or_default()
-                    ))),
-                    Err(e) => gone_or(e.classify()),
-                };
+            .map(|((region, bucket, key), wanted)| async move {
+                let seen = head(aws, region, bucket, key, calls).await;
                 wanted
                     .into_iter()
                     .map(|o| (Request::S3(o.clone()), seen.clone()))
@@ -375,4 +378,59 @@ async fn s3_objects(aws: &Aws, objects: &[S3Object], calls: &Cell<usize>) -> Vec
     )
     .await;
     heads.into_iter().flatten().collect()
+}
+
+/// HeadObject in the bucket's region: the one named, or the one S3 names in
+/// its redirect (as a resolution follows it).
+async fn head(
+    aws: &Aws,
+    region: Option<&str>,
+    bucket: &str,
+    key: &str,
+    calls: &Cell<usize>,
+) -> Seen {
+    let mut region = aws.region_key(region).map(str::to_owned);
+    for _ in 0..2 {
+        let client = aws.s3(region.as_deref())?;
+        let result = retry::send(
+            aws.retrier(),
+            "s3",
+            region.as_deref(),
+            &Track::none(),
+            || {
+                calls.set(calls.get() + 1);
+                client.head_object().bucket(bucket).key(key).send()
+            },
+        )
+        .await;
+        let failed = match result {
+            Ok(h) => {
+                return Ok(Version::Id(format!(
+                    "{}/{}",
+                    h.e_tag().unwrap_or_default(),
+                    h.version_id().unwrap_or_default()
+                )))
+            }
+            Err(failed) => failed,
+        };
+        let moved = failed
+            .err
+            .as_ref()
+            .and_then(|e| e.raw_response())
+            .filter(|r| matches!(r.status().as_u16(), 301 | 307 | 400))
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .filter(|r| crate::reference::valid_region(r))
+            .map(str::to_owned);
+        let signed_in = region.as_deref().or(aws.configured_region());
+        match moved {
+            Some(m) if Some(m.as_str()) != signed_in => {
+                region = aws.region_key(Some(&m)).map(str::to_owned);
+            }
+            _ => return gone_or(failed.classify()),
+        }
+    }
+    Err(FetchError::new(
+        FailureKind::Service,
+        "S3 redirected HeadObject more than once",
+    ))
 }

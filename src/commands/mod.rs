@@ -47,6 +47,23 @@ fn start_transfer(
     Ok((timeout, AwsSettings::from_env(env)))
 }
 
+/// The AWS configuration of `push` and `pull`: with the credentials of
+/// `role` (`?role-arn=` on the target) when there is one.
+async fn load_aws(
+    settings: &AwsSettings,
+    role: Option<&reference::Role>,
+) -> Result<crate::backend::client::Aws, crate::error::FetchError> {
+    let aws = crate::backend::client::Aws::load(settings).await;
+    match role {
+        None => Ok(aws),
+        Some(role) => {
+            let track = crate::backend::retry::Track::none();
+            let session = settings.role_session_name.as_deref();
+            crate::backend::sts::assume_role(&aws, role, session, &track).await
+        }
+    }
+}
+
 /// The `s3://BUCKET/KEY` that `push` and `pull` name.
 fn s3_target(text: &str) -> Result<S3Ref, Error> {
     let reference = reference::parse_reference(text)

@@ -2,6 +2,12 @@
 //! references need. Offline by default (region and account from ARNs, else
 //! `AWS_REGION` and `*`); `--resolve` asks STS for the account and S3 for the
 //! KMS key behind each object.
+//!
+//! References read through a role (`?role-arn=`, `--role-arn`) need their
+//! reads in the role's policy, and the base identity needs only
+//! `sts:AssumeRole` on the role: `policy` prints the base identity's policy
+//! (its own reads and one `sts:AssumeRole` statement), `policy --role ARN`
+//! the role's (the reads through it, in the role's account).
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -18,7 +24,7 @@ use crate::config::{AwsSettings, Config};
 use crate::error::Error;
 use crate::pipeline;
 use crate::plan::{requests, split_inherited, Plan, Request, SourceSpec, VarRef};
-use crate::reference::{Bundle, Target};
+use crate::reference::{Bundle, Role, Target};
 
 /// Sids of statements envseal works without (it falls back or they apply only
 /// to customer-managed keys); every other statement is required.
@@ -166,7 +172,8 @@ pub fn document(
     let paths: BTreeSet<String> = plan
         .ssm_paths
         .iter()
-        .map(|(path, region)| {
+        .map(|p| {
+            let (path, region) = (&p.path, &p.region);
             let from = ArnFields {
                 region: region.as_deref(),
                 ..ArnFields::default()
@@ -190,7 +197,7 @@ pub fn document(
     ssm_regions.extend(
         plan.ssm_paths
             .iter()
-            .map(|(_, r)| r.clone().unwrap_or_else(|| scope.region.clone())),
+            .map(|p| p.region.clone().unwrap_or_else(|| scope.region.clone())),
     );
     if !ssm_regions.is_empty() {
         statements.push(decrypt_via(
@@ -278,6 +285,22 @@ pub fn document(
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// Sid of the statement that lets the base identity assume the roles that
+/// references are read through.
+pub const ASSUME_ROLES_SID: &str = "AssumeRoles";
+
+/// `sts:AssumeRole` on every role of `roles` (none: no statement).
+pub fn assume_roles(roles: &BTreeSet<String>) -> Option<Value> {
+    (!roles.is_empty()).then(|| {
+        json!({
+            "Sid": ASSUME_ROLES_SID,
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole"],
+            "Resource": roles,
+        })
+    })
+}
+
 /// Prints the policy for the configured references (`--resolve`: with the
 /// account and KMS keys looked up).
 pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error> {
@@ -286,19 +309,63 @@ pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Err
     crate::log::start(&flags, &env)?;
     let config = Config::new(&flags, &env)?;
     let region = config.aws.region.clone();
-    let inherited = split_inherited(env);
+    let mut inherited = split_inherited(env);
     if !inherited.failures.is_empty() {
         return Err(Error::Resolution(inherited.failures));
     }
-    let requests = requests(&inherited.refs, &config.sources);
+    crate::plan::default_role(&mut inherited.refs, config.role.as_ref());
+    let all = requests(&inherited.refs, &config.sources);
+    let roles: BTreeSet<String> = all
+        .iter()
+        .filter_map(|r| r.role().map(|role| role.arn.clone()))
+        .collect();
+    let for_role: Option<Role> = match &args.role {
+        None => None,
+        Some(arn) => {
+            crate::reference::parse_role_arn(arn)
+                .map_err(|e| Error::Config(format!("--role: {e}")))?;
+            if !roles.contains(arn) {
+                return Err(Error::Config(format!(
+                    "--role: no reference or bundle is read through {arn} (roles in use: {})",
+                    if roles.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        roles.iter().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                )));
+            }
+            Some(Role {
+                arn: arn.clone(),
+                external_id: None,
+            })
+        }
+    };
+    // The reads of this policy: the base identity's own, or the role's.
+    let requests: Vec<Request> = all
+        .into_iter()
+        .filter(|r| r.role().map(|role| &role.arn) == for_role.as_ref().map(|role| &role.arn))
+        .collect();
+    if for_role.is_none() {
+        for role in &roles {
+            warn!(
+                role = role.as_str(),
+                "references are read through this role: their statements belong in the role's policy (envseal policy --role {role})"
+            );
+        }
+    }
     let optional = optional_objects(&inherited.refs, &config.sources);
     let mut scope = Scope {
         region: region.unwrap_or_else(|| "*".into()),
         account: "*".into(),
         partition: "aws".into(),
     };
+    if let Some(role) = &for_role {
+        // A role's reads are in the role's account unless an ARN says otherwise.
+        scope.account = role.account().to_owned();
+        scope.partition = role.partition().to_owned();
+    }
     let mut kms_keys = BTreeSet::new();
-    if resolve && !requests.is_empty() {
+    if resolve && !requests.is_empty() && for_role.is_none() {
         let plan = Plan::new(&requests);
         let (account, heads) = lookup(&plan, config.timeout, &config.aws)?;
         scope.account = account;
@@ -307,6 +374,13 @@ pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Err
     let mut doc = document(&requests, &optional, &scope, &kms_keys);
     if config.watch.is_some() {
         add_watch_statements(&mut doc, &requests, &scope);
+    }
+    if for_role.is_none() {
+        if let (Some(statement), Some(list)) =
+            (assume_roles(&roles), doc["Statement"].as_array_mut())
+        {
+            list.push(statement);
+        }
     }
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::PolicyJson {
         reason: e.to_string(),

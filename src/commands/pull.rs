@@ -4,7 +4,6 @@
 use std::ffi::OsString;
 
 use super::{s3_target, start_transfer, write_stdout};
-use crate::backend::client::Aws;
 use crate::backend::s3;
 use crate::cli::PullArgs;
 use crate::document;
@@ -20,7 +19,7 @@ pub fn run(args: &PullArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error
         failure,
     };
     let bytes = pipeline::within(timeout, async {
-        let aws = Aws::load(&aws).await;
+        let aws = super::load_aws(&aws, object.role.as_ref()).await?;
         s3::fetch_one(&aws, object).await
     })
     .map_err(failed)?;

@@ -13,7 +13,6 @@ use tracing::info;
 use zeroize::Zeroizing;
 
 use super::{s3_target, start_transfer, write_stdout};
-use crate::backend::client::Aws;
 use crate::backend::s3;
 use crate::cli::PushArgs;
 use crate::document;
@@ -52,7 +51,7 @@ pub fn run(args: &PushArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Error
         .len();
     let object = &target.object;
     let key_arn = pipeline::within(timeout, async {
-        let aws = Aws::load(&aws).await;
+        let aws = super::load_aws(&aws, object.role.as_ref()).await?;
         s3::push(&aws, object, kms_key, &document).await
     })
     .map_err(|failure| Error::Transfer {

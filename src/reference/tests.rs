@@ -10,6 +10,7 @@ fn ssm(name: &str, selector: Option<&str>, region: Option<&str>) -> Target {
         region: region.map(Into::into),
         partition: None,
         account: None,
+        role: None,
     })
 }
 
@@ -22,6 +23,7 @@ fn ssm_from_arn(name: &str, selector: Option<&str>, arn: (&str, &str, Option<&st
         region: Some(region.into()),
         partition: Some(partition.into()),
         account: account.map(Into::into),
+        role: None,
     })
 }
 
@@ -221,7 +223,14 @@ fn s3_forms() {
 #[test]
 fn kms_forms() {
     let r = parse_reference("kms:AQIDBA==").unwrap();
-    assert_eq!(r.target, Target::Kms(KmsBlob(vec![1, 2, 3, 4])));
+    assert_eq!(
+        r.target,
+        Target::Kms(KmsBlob {
+            ciphertext: vec![1, 2, 3, 4],
+            region: None,
+            role: None
+        })
+    );
     assert!(reason("kms:not base64!").contains("base64"));
     assert!(reason("kms:").contains("empty"));
     assert!(reason("kms:AQID#x").contains("'#KEY'"));
@@ -248,7 +257,8 @@ fn sources() {
         s.bundle,
         Bundle::SsmPath {
             path: "/myapp/prod/".into(),
-            region: None
+            region: None,
+            role: None,
         }
     );
     let s = parse_source("arn:aws:ssm:eu-west-1:1:parameter/myapp/prod/").unwrap();
@@ -256,7 +266,8 @@ fn sources() {
         s.bundle,
         Bundle::SsmPath {
             path: "/myapp/prod/".into(),
-            region: Some("eu-west-1".into())
+            region: Some("eu-west-1".into()),
+            role: None,
         }
     );
     let s = parse_source("sm:prod/api?optional").unwrap();
@@ -286,6 +297,8 @@ fn file_option() {
         "s3://bucket/cert.p12?encryption=none&file",
         "s3://bucket/app.env#KEY?file=true",
         "kms:AQID?file",
+        "ssm:/a?region=eu-west-1&file",
+        "sm:prod/tls#KEY?role-arn=arn:aws:iam::210987654321:role/r&file&external-id=ext-42",
     ] {
         let r = parse_reference(input).unwrap_or_else(|e| panic!("{input}: {e}"));
         assert!(r.file, "{input}");
@@ -311,4 +324,138 @@ fn file_option() {
         assert!(e.reason.contains("bundle"), "{source}: {e}");
         assert!(e.reason.contains("?file"), "{source}: {e}");
     }
+}
+
+#[test]
+fn role_and_region_options() {
+    let role = "arn:aws:iam::210987654321:role/reader";
+    let r = parse_reference(&format!(
+        "ssm:/prod/db?role-arn={role}&external-id=ext-42&optional"
+    ))
+    .unwrap();
+    assert!(r.optional);
+    let Target::Ssm(p) = &r.target else { panic!() };
+    assert_eq!(
+        p.role,
+        Some(Role {
+            arn: role.into(),
+            external_id: Some("ext-42".into())
+        })
+    );
+    assert_eq!(p.role.as_ref().unwrap().account(), "210987654321");
+    let r = parse_reference("ssm:/prod/db?region=eu-west-1").unwrap();
+    let Target::Ssm(p) = &r.target else { panic!() };
+    assert_eq!(p.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(p.role, None);
+    // every kind takes both
+    for input in [
+        "sm:prod/api?region=us-gov-west-1#K",
+        "s3://cfg-bucket/a.env?region=cn-north-1&role-arn=arn:aws-cn:iam::210987654321:role/p/r",
+        "kms:AQID?region=ap-southeast-2",
+        "arn:aws:ssm:eu-west-1:1:parameter/x?region=eu-west-1",
+    ] {
+        assert!(parse_reference(input).is_ok(), "{input}");
+    }
+    let r = parse_reference("s3://cfg-bucket/a.env?region=eu-west-2").unwrap();
+    let Target::S3(s) = &r.target else { panic!() };
+    assert_eq!(s.object.region.as_deref(), Some("eu-west-2"));
+    let s = parse_source(&format!("ssm:/app/?region=eu-west-1&role-arn={role}")).unwrap();
+    assert_eq!(
+        s.bundle,
+        Bundle::SsmPath {
+            path: "/app/".into(),
+            region: Some("eu-west-1".into()),
+            role: Some(Role {
+                arn: role.into(),
+                external_id: None
+            }),
+        }
+    );
+    // an ARN's region wins; another ?region= is an error
+    assert!(reason("arn:aws:ssm:eu-west-1:1:parameter/x?region=us-east-1").contains("conflicts"));
+    assert!(
+        reason("arn:aws:secretsmanager:eu-west-1:1:secret:x?region=us-east-1")
+            .contains("conflicts")
+    );
+    for (bad, why) in [
+        ("ssm:/x?region=EU-WEST-1", "invalid region"),
+        ("ssm:/x?region=useast1", "invalid region"),
+        ("ssm:/x?region=", "needs a value"),
+        ("ssm:/x?region=eu-west-1&region=eu-west-1", "twice"),
+        ("ssm:/x?external-id=abc", "needs 'role-arn'"),
+        ("ssm:/x?role-arn=arn:aws:iam::12345:role/r", "12 digits"),
+        (
+            "ssm:/x?role-arn=arn:aws:iam::123456789012:user/r",
+            "not a role",
+        ),
+        (
+            "ssm:/x?role-arn=arn:aws-iso:iam::123456789012:role/r",
+            "partition",
+        ),
+        (
+            "ssm:/x?role-arn=arn:aws:s3::123456789012:role/r",
+            "not an IAM ARN",
+        ),
+        (
+            "ssm:/x?role-arn=arn:aws:iam::123456789012:role/",
+            "role name",
+        ),
+        (
+            "ssm:/x?role-arn=arn:aws:iam::123456789012:role/a b",
+            "role name",
+        ),
+        (
+            "ssm:/x?role-arn=arn:aws:iam::123456789012:role/r&external-id=x",
+            "external id",
+        ),
+    ] {
+        let r = reason(bad);
+        assert!(r.contains(why), "{bad}: {r}");
+    }
+}
+
+#[test]
+fn region_and_session_name_shapes() {
+    for ok in [
+        "us-east-1",
+        "eu-central-2",
+        "us-gov-west-1",
+        "cn-northwest-1",
+        "us-isob-east-1",
+    ] {
+        assert!(valid_region(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "us",
+        "us-east",
+        "US-EAST-1",
+        "us-east-1a",
+        "u-east-1",
+        "us--1",
+    ] {
+        assert!(!valid_region(bad), "{bad}");
+    }
+    assert!(valid_session_name("envseal"));
+    assert!(valid_session_name("ci@build=7,x.y-z_w+"));
+    assert!(!valid_session_name("a"));
+    assert!(!valid_session_name(&"a".repeat(65)));
+    assert!(!valid_session_name("has space"));
+    assert!(!valid_session_name("slash/no"));
+}
+
+#[test]
+fn default_role_fills_only_references_without_one() {
+    let base = Role::new("arn:aws:iam::111111111111:role/base", None).unwrap();
+    let own = "arn:aws:iam::222222222222:role/own";
+    let mut t = parse_reference("sm:x").unwrap().target;
+    t.default_role(&base);
+    let Target::Secret(s) = &t else { panic!() };
+    assert_eq!(s.version.role.as_ref(), Some(&base));
+    let mut t = parse_reference(&format!("kms:AQID?role-arn={own}"))
+        .unwrap()
+        .target;
+    t.default_role(&base);
+    let Target::Kms(k) = &t else { panic!() };
+    assert_eq!(k.role.as_ref().unwrap().arn, own);
 }

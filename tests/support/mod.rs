@@ -807,6 +807,26 @@ impl Proxy {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("stats are not JSON ({e}): {body}"))
     }
 
+    /// `GET /__proxy/requests`: every request so far as `{"target",
+    /// "region"}` (the signing region), STS calls with their `RoleArn`,
+    /// `RoleSessionName` and `ExternalId`.
+    pub fn requests(&self) -> Vec<Value> {
+        let (status, body) = http_request(
+            self.port,
+            "GET",
+            "/__proxy/requests",
+            None,
+            b"",
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("GET /__proxy/requests: {e}"));
+        assert_eq!(status, 200, "GET /__proxy/requests: {body}");
+        match serde_json::from_str(&body) {
+            Ok(Value::Array(requests)) => requests,
+            _ => panic!("GET /__proxy/requests: not a JSON array: {body}"),
+        }
+    }
+
     /// Clears the statistics (`POST /__proxy/reset-stats`).
     pub fn reset_stats(&self) {
         let (status, body) = http_request(

@@ -267,3 +267,39 @@ fn size_limit() {
     let e = check_size(MAX_OBJECT_BYTES + 1).unwrap_err();
     assert_eq!(e.kind, FailureKind::InvalidValue);
 }
+
+fn redirect(status: u16, header: Option<&str>) -> GetError {
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+    let err = aws_sdk_s3::operation::get_object::GetObjectError::generic(
+        ErrorMetadata::builder().code("PermanentRedirect").build(),
+    );
+    let mut raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+    if let Some(region) = header {
+        raw.headers_mut()
+            .insert("x-amz-bucket-region", region.to_owned());
+    }
+    GetError::Sdk(Box::new(aws_sdk_s3::error::SdkError::service_error(
+        err, raw,
+    )))
+}
+
+#[test]
+fn redirects_name_the_buckets_region() {
+    for status in [301, 307, 400] {
+        assert_eq!(
+            redirect(status, Some("eu-west-1"))
+                .redirect_region()
+                .as_deref(),
+            Some("eu-west-1"),
+            "{status}"
+        );
+    }
+    // No header, another status, or a header that is not a region: no redirect.
+    assert_eq!(redirect(301, None).redirect_region(), None);
+    assert_eq!(redirect(403, Some("eu-west-1")).redirect_region(), None);
+    assert_eq!(redirect(301, Some("../evil")).redirect_region(), None);
+    assert_eq!(GetError::Body.redirect_region(), None);
+}

@@ -31,6 +31,7 @@ fn arns_for_each_kind() {
         Request::SsmPath {
             path: "/myapp/prod/".into(),
             region: None,
+            role: None,
         },
     ];
     let doc = document(

@@ -60,9 +60,23 @@ Faults:
             Content-Length but only half of the body, and close
   corrupt   forward, then flip one bit in the middle of the response body
             (with "strip_checksums": true also drop x-amz-checksum-* headers)
+  redirect  S3 says the bucket is in another region, as AWS does: only for
+            requests signed for another region than the rule's "region"
+            (those signed for it are forwarded); "status" 301 (default:
+            `PermanentRedirect`), 307 (`TemporaryRedirect`) or 400
+            (`AuthorizationHeaderMalformed`), with `x-amz-bucket-region`
+            and the XML body AWS sends
 
 `--fault` takes `KIND[:key=value,...]`, e.g. `throttle:probability=0.3` or
 `503:first=4,target=AmazonSSM.GetParameters`.
+
+Requests of query-protocol services (STS) have the target
+`SERVICE.ACTION` (`sts.AssumeRole`), the service from the signature's
+credential scope. `GET /__proxy/requests` lists every request as
+`{"target", "region", "t"}` (the signing region, the arrival time in seconds
+of a monotonic clock), with, for STS, the
+`RoleArn`, `RoleSessionName` and `ExternalId` it was sent (never keys,
+tokens or bodies otherwise); `POST /__proxy/reset-stats` clears it too.
 
 `GET /__proxy/stats` returns
 `{"requests": {TARGET: n}, "faults": {TARGET: {KIND: n}}, "total": n,
@@ -81,7 +95,7 @@ import threading
 import time
 import urllib.parse
 
-FAULT_KINDS = ("throttle", "500", "503", "403html", "unknown-op", "reset", "stall", "slow", "truncate", "corrupt")
+FAULT_KINDS = ("throttle", "500", "503", "403html", "unknown-op", "reset", "stall", "slow", "truncate", "corrupt", "redirect")
 # Kinds answered with a synthetic error response (see error_response).
 ERROR_KINDS = ("throttle", "500", "503", "403html", "unknown-op")
 MAX_HEADER_BYTES = 256 * 1024
@@ -111,7 +125,18 @@ class Rule:
         self.strip_checksums = bool(spec.get("strip_checksums", False))
         # slow: how long to hold the request before forwarding it.
         self.ms = int(spec.get("ms", 500))
+        # redirect: where the bucket is, and how S3 says so.
+        self.region = spec.get("region")
+        self.status = int(spec.get("status", 301))
+        if kind == "redirect" and not self.region:
+            raise ValueError("a redirect rule needs a region")
         self.matched = 0
+
+    def applies(self, labels, region):
+        """matches(), and for a redirect: signed for another region."""
+        if self.kind == "redirect" and region == self.region:
+            return False
+        return self.matches(labels)
 
     def matches(self, labels):
         if self.targets is None:
@@ -171,6 +196,7 @@ class State:
         self.reset_stats()
 
     def reset_stats(self):
+        self.log = []
         self.requests = {}
         self.faults = {}
         self.total = 0
@@ -186,8 +212,10 @@ class State:
             self.limits = limits
             self.config = config
 
-    def decide(self, target, labels):
+    def decide(self, target, labels, record=None):
         with self.lock:
+            if record is not None:
+                self.log.append(record)
             self.total += 1
             self.requests[target] = self.requests.get(target, 0) + 1
             for limit in self.limits:
@@ -199,7 +227,7 @@ class State:
                     per["throttle"] = per.get("throttle", 0) + 1
                     return limit
             for rule in self.rules:
-                if rule.matches(labels) and rule.fires():
+                if rule.applies(labels, record and record.get("region")) and rule.fires():
                     self.faulted += 1
                     per = self.faults.setdefault(target, {})
                     per[rule.kind] = per.get(rule.kind, 0) + 1
@@ -353,12 +381,61 @@ def wants_close(version, headers):
 REASONS = {
     100: "Continue",
     200: "OK",
+    301: "Moved Permanently",
+    307: "Temporary Redirect",
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def signing_scope(headers):
+    """(region, service) of a SigV4 Authorization header, or (None, None)."""
+    auth = header(headers, "Authorization") or ""
+    marker = "Credential="
+    if marker not in auth:
+        return None, None
+    scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+    if len(scope) < 5:
+        return None, None
+    return scope[2], scope[3]
+
+
+# What the request log keeps of an STS call: names, never keys or tokens.
+RECORDED_PARAMS = ("Action", "RoleArn", "RoleSessionName", "ExternalId")
+
+
+def redirect_response(rule, path):
+    """S3's answer for a bucket in another region (as AWS sends it)."""
+    bucket = path.lstrip("/").split("/", 1)[0]
+    region = rule.region
+    if rule.status == 400:
+        code = "AuthorizationHeaderMalformed"
+        message = "The authorization header is malformed; the region 'us-east-1' is wrong; expecting '%s'" % region
+        extra = "<Region>%s</Region>" % region
+    else:
+        code = "PermanentRedirect" if rule.status == 301 else "TemporaryRedirect"
+        message = (
+            "The bucket you are attempting to access must be addressed using the specified endpoint. "
+            "Please send all future requests to this endpoint."
+        )
+        extra = "<Endpoint>%s.s3.%s.amazonaws.com</Endpoint><Bucket>%s</Bucket>" % (bucket, region, bucket)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<Error><Code>%s</Code><Message>%s</Message>%s"
+        "<RequestId>0000000000000000</RequestId><HostId>proxy</HostId></Error>" % (code, message, extra)
+    ).encode()
+    headers = [
+        ("Content-Type", "application/xml"),
+        ("x-amz-bucket-region", region),
+        ("x-amz-request-id", "0000000000000000"),
+        ("x-amz-id-2", "proxy"),
+    ]
+    if rule.status in (301, 307):
+        headers.append(("Location", "http://%s.s3.%s.amazonaws.com%s" % (bucket, region, path)))
+    return rule.status, headers, body
 
 
 def build_response(status, headers, body, close=False):
@@ -504,13 +581,24 @@ class Handler(socketserver.BaseRequestHandler):
 
         amz_target = header(headers, "X-Amz-Target")
         is_json = amz_target is not None
+        region, service = signing_scope(headers)
+        record = {"region": region, "t": time.monotonic()}
+        form = (header(headers, "Content-Type") or "").startswith("application/x-www-form-urlencoded")
+        params = urllib.parse.parse_qs(payload.decode("utf-8", "replace")) if form and not is_json else {}
         if is_json:
             target = amz_target
             labels = [amz_target]
+        elif "Action" in params and service:
+            target = "%s.%s" % (service, params["Action"][0])
+            labels = [target]
+            for name in RECORDED_PARAMS:
+                if name in params:
+                    record[name] = params[name][0]
         else:
             target = "%s %s" % (method, path)
             labels = [path, target]
-        rule = STATE.decide(target, labels)
+        record["target"] = target
+        rule = STATE.decide(target, labels, record)
         kind = rule.kind if rule else None
         log("%s -> %s" % (target, kind or "forward"))
         delay = STATE.delay
@@ -525,6 +613,10 @@ class Handler(socketserver.BaseRequestHandler):
             time.sleep(rule.ms / 1000.0)
         if delay:
             time.sleep(delay)
+        if kind == "redirect":
+            status, rheaders, body = redirect_response(rule, path)
+            sock.sendall(build_response(status, rheaders, body, close))
+            return not close
         if kind in ERROR_KINDS:
             status, rheaders, body = error_response(kind, is_json, header(headers, "Content-Type"))
             if delay:
@@ -571,6 +663,10 @@ class Handler(socketserver.BaseRequestHandler):
                 return self.json_response(200, STATE.stats()["config"], close)
             if method == "GET" and path == "/__proxy/stats":
                 return self.json_response(200, STATE.stats(), close)
+            if method == "GET" and path == "/__proxy/requests":
+                with STATE.lock:
+                    log = list(STATE.log)
+                return self.json_response(200, log, close)
             if method == "POST" and path == "/__proxy/reset-stats":
                 with STATE.lock:
                     STATE.reset_stats()
@@ -603,6 +699,10 @@ def parse_fault(spec):
             rule[key] = int(value)
         elif key == "target":
             rule.setdefault("target", []).append(value)
+        elif key == "region":
+            rule[key] = value
+        elif key == "status":
+            rule[key] = int(value)
         else:
             raise ValueError("unknown fault option %r" % key)
     return rule
