@@ -84,7 +84,8 @@ pub fn resolve_watched(
 
 /// What a configuration and an environment ask to fetch.
 pub fn plan_of(config: &Config, env: Vec<(OsString, OsString)>) -> (plan::Inherited, Plan) {
-    let inherited = plan::split_inherited(env);
+    let mut inherited = plan::split_inherited(env);
+    plan::default_role(&mut inherited.refs, config.role.as_ref());
     let requests = plan::requests(&inherited.refs, &config.sources);
     let plan = Plan::new(&requests);
     (inherited, plan)

@@ -156,6 +156,15 @@ fn watch_loop(
             crate::backend::retry::unit_random(),
         ));
         let check = pipeline::check_versions(&plan, &options, &config.aws);
+        for (request, seen) in &check.seen {
+            if let Err(e) = seen {
+                warn!(
+                    reference = %request.describe(),
+                    reason = %e.reason,
+                    "--watch: cannot tell whether this changed; checking again next time"
+                );
+            }
+        }
         let changed = changed_requests(&state.versions, &check.seen);
         debug!(
             calls = check.calls,

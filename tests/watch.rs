@@ -670,3 +670,46 @@ fn nothing_is_written_to_disk_during_a_restart() {
     assert!(trace.matches("execve(").count() >= 3, "{trace}");
     assert!(!trace.contains("disk-one-Qq90") && !trace.contains("disk-two-Rr91"));
 }
+
+#[test]
+fn checks_of_references_read_through_a_role_use_the_role() {
+    let moto = Moto::start();
+    seed_ssm(&moto, &[("/roles/w", "role-one-Cd50")]);
+    let allow = |actions: &[&str]| {
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": actions, "Resource": "*",
+        }]})
+    };
+    // The base identity may only assume the role; the role may read SSM.
+    let base = moto.create_user_with_policy("base", allow(&["sts:AssumeRole"]));
+    let admin = moto.create_user_with_policy("admin", allow(&["ssm:PutParameter"]));
+    let role = moto.create_role_with_policy(
+        "ssm-reader",
+        &format!("arn:aws:iam::{}:user/base", support::ACCOUNT_ID),
+        allow(&["ssm:GetParameters", "ssm:GetParameter"]),
+    );
+    moto.enforce_iam();
+    let mut cmd = with_vars(
+        watch_cmd(&moto, &["--watch", "1s"], &[]),
+        &[
+            ("WATCHED", "ssm:/roles/w"),
+            ("ENVSEAL_ROLE_ARN", &role),
+            ("AWS_ACCESS_KEY_ID", &base.0),
+            ("AWS_SECRET_ACCESS_KEY", &base.1),
+        ],
+    );
+    let mut app = Running::start(&mut cmd);
+    app.wait_for("the first start", |a| !a.starts().is_empty());
+    assert_eq!(app.starts()[0].1, "role-one-Cd50");
+    moto.calls(json!([{
+        "service": "ssm", "method": "put_parameter",
+        "args": {"Name": "/roles/w", "Value": "role-two-Ef51", "Type": "SecureString", "Overwrite": true},
+        "credentials": {"key": admin.0, "secret": admin.1},
+    }]));
+    app.wait_for("a restart with the value read through the role", |a| {
+        a.starts().iter().any(|s| s.1 == "role-two-Ef51")
+    });
+    assert!(!app.stderr().contains("access-denied"), "{}", app.stderr());
+    app.signal(SIGTERM);
+    assert_eq!(app.wait(), Some(APP_TERM_CODE));
+}
