@@ -36,10 +36,7 @@ pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config,
         }
         other => other?,
     };
-    let mut inherited = plan::split_inherited(env);
-    plan::default_role(&mut inherited.refs, config.role.as_ref());
-    let requests = plan::requests(&inherited.refs, &config.sources);
-    let plan = Plan::new(&requests);
+    let (inherited, plan) = plan_of(&config, env);
     tracing::debug!(
         references = inherited.refs.len(),
         bundles = config.sources.len(),
@@ -82,7 +79,8 @@ pub fn resolve_watched(
     Ok((config, outcome, baseline))
 }
 
-/// What a configuration and an environment ask to fetch.
+/// What a configuration and an environment ask to fetch: the one place a
+/// resolution is planned ([`resolve`], and `--watch`'s [`resolve_again`]).
 pub fn plan_of(config: &Config, env: Vec<(OsString, OsString)>) -> (plan::Inherited, Plan) {
     let mut inherited = plan::split_inherited(env);
     plan::default_role(&mut inherited.refs, config.role.as_ref());
