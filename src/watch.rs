@@ -1,5 +1,5 @@
 //! `--watch INTERVAL`: rotation. On a thread of its own (the supervisor in
-//! [`process::init`] keeps forwarding signals and reaping meanwhile), every
+//! [`crate::process::init`] keeps forwarding signals and reaping meanwhile), every
 //! INTERVAL ±10 % the versions AWS holds are checked with the cheapest calls
 //! ([`crate::backend::versions`]) against those seen before the application
 //! started. On a difference everything is resolved again, all or nothing,
