@@ -434,3 +434,41 @@ async fn head(
         "S3 redirected HeadObject more than once",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::{parse_reference, parse_source};
+
+    fn plan(refs: &[String], sources: &[&str]) -> Plan {
+        let mut requests: Vec<Request> = refs
+            .iter()
+            .map(|r| Request::for_target(&parse_reference(r).unwrap().target))
+            .collect();
+        requests.extend(
+            sources
+                .iter()
+                .map(|s| Request::for_bundle(&parse_source(s).unwrap().bundle)),
+        );
+        Plan::new(&requests)
+    }
+
+    #[test]
+    fn planned_calls_follow_the_documented_formula() {
+        // 12 parameters: 2 GetParameters; 2 paths: 1 page each; 3 secrets:
+        // 3 DescribeSecret; one object asked two ways: 1 HeadObject; kms: 0.
+        let mut refs: Vec<String> = (0..12).map(|i| format!("ssm:/p/{i}")).collect();
+        refs.extend((0..3).map(|i| format!("sm:s{i}")));
+        refs.push("s3://bkt/k".into());
+        refs.push("s3://bkt/k?encryption=none".into());
+        refs.push("kms:AQICAHh4".into());
+        let p = plan(&refs, &["ssm:/a/", "ssm:/b/"]);
+        assert_eq!(planned_calls(&p), 2 + 2 + 3 + 1);
+        // Another region is another batch; a role adds its AssumeRole.
+        refs.push("arn:aws:ssm:eu-west-1:123456789012:parameter/x".into());
+        refs.push("sm:t?role-arn=arn:aws:iam::123456789012:role/r".into());
+        let p = plan(&refs, &["ssm:/a/", "ssm:/b/"]);
+        assert_eq!(planned_calls(&p), 3 + 2 + 4 + 1 + 1);
+        assert_eq!(planned_calls(&plan(&["kms:AQICAHh4".into()], &[])), 0);
+    }
+}
