@@ -150,6 +150,18 @@ pub struct ExecArgs {
     /// --init (implied), with CMD in a process group of its own that receives every forwarded signal [env: ENVSEAL_INIT_PGROUP]
     #[arg(long = "init-pgroup")]
     pub init_pgroup: bool,
+    /// --init (implied), and every INTERVAL (±10 %, at least 1s) check whether a secret changed; on a change resolve again and act as --on-change says [env: ENVSEAL_WATCH]
+    #[arg(long, value_name = "INTERVAL")]
+    pub watch: Option<String>,
+    /// With --watch: restart (default: stop signal, --stop-timeout, SIGKILL, start again) or signal:NAME (rewrite ?file contents in place, send NAME) [env: ENVSEAL_ON_CHANGE]
+    #[arg(long = "on-change", value_name = "ACTION")]
+    pub on_change: Option<String>,
+    /// With --watch: the signal that stops the application before a restart [env: ENVSEAL_STOP_SIGNAL] [default: TERM]
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// With --watch: how long a stopping application has before SIGKILL [env: ENVSEAL_STOP_TIMEOUT] [default: 10s]
+    #[arg(long = "stop-timeout", value_name = "DURATION")]
+    pub stop_timeout: Option<String>,
     /// The command and its arguments.
     #[arg(
         value_name = "CMD",
@@ -193,6 +205,7 @@ impl CommonArgs {
             ignore: self.ignore.clone(),
             role_arn: self.role_arn.clone(),
             role_external_id: self.role_external_id.clone(),
+            ..Flags::default()
         }
     }
 }

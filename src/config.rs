@@ -10,6 +10,9 @@ use crate::glob::Glob;
 use crate::plan::SourceSpec;
 use crate::reference;
 
+mod watch;
+pub use watch::{parse_signal, watch_config, OnChange, WatchConfig, MIN_INTERVAL};
+
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default per-attempt time limit (`--attempt-timeout`): AWS answers these
@@ -49,6 +52,8 @@ pub struct Config {
     /// With `init`: the application in a process group of its own that
     /// receives every forwarded signal.
     pub init_pgroup: bool,
+    /// `--watch` (implies `init`): rotation checks and what a change does.
+    pub watch: Option<WatchConfig>,
     /// The `AWS_*` settings envseal reads itself.
     pub aws: AwsSettings,
     /// `--ignore` / `ENVSEAL_IGNORE`: variables passed through untouched.
@@ -73,6 +78,10 @@ pub struct Flags {
     pub init_pgroup: bool,
     /// `--ignore` patterns as typed (each may hold several, comma-separated).
     pub ignore: Vec<String>,
+    pub watch: Option<String>,
+    pub on_change: Option<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<String>,
     pub role_arn: Option<String>,
     pub role_external_id: Option<String>,
 }
@@ -190,7 +199,9 @@ impl Config {
         };
         // `--init-pgroup` (or ENVSEAL_INIT_PGROUP) implies `--init`.
         let init_pgroup = flags.init_pgroup || env_bool(env, "ENVSEAL_INIT_PGROUP")?;
-        let init = flags.init || init_pgroup || env_bool(env, "ENVSEAL_INIT")?;
+        let watch = watch_config(flags, env)?;
+        // `--watch` (or ENVSEAL_WATCH) implies `--init` too.
+        let init = flags.init || init_pgroup || watch.is_some() || env_bool(env, "ENVSEAL_INIT")?;
         Ok(Config {
             sources,
             timeout,
@@ -201,6 +212,7 @@ impl Config {
             log_format,
             init,
             init_pgroup,
+            watch,
             aws: AwsSettings::from_env(env),
             ignore,
             role,

@@ -11,7 +11,7 @@ use crate::config::Collision;
 use crate::error::{Failure, FailureKind, FetchError};
 use crate::plan::{Answer, Fetched, Inherited, Request, SourceSpec, TemplatePart, VarTemplate};
 use crate::reference::{Bundle, Target};
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretBytes};
 
 /// One variable of the child's environment.
 #[derive(Debug, Clone)]
@@ -20,6 +20,14 @@ pub enum Value {
     Plain(OsString),
     /// Resolved from `reference` (a per-variable reference or a bundle source).
     Resolved { value: Secret, reference: String },
+    /// Resolved from a `?file` reference: `contents` go into an in-memory
+    /// file and the variable holds its path, which `process::memfile` fills
+    /// in (`None` until then). Any bytes: NUL and non-UTF-8 are fine in a file.
+    File {
+        contents: SecretBytes,
+        reference: String,
+        path: Option<OsString>,
+    },
 }
 
 /// The environment handed to the application, in order: inherited variables
@@ -50,18 +58,45 @@ impl ChildEnv {
         &self.entries
     }
 
-    /// The variables that came from references and bundles, in order.
+    /// The variables that came from references and bundles, in order
+    /// (`?file` ones are in [`ChildEnv::files`]).
     pub fn resolved(&self) -> impl Iterator<Item = (&str, &Secret, &str)> {
         self.entries.iter().filter_map(|(k, v)| match v {
             Value::Resolved { value, reference } => Some((k.to_str()?, value, reference.as_str())),
-            Value::Plain(_) => None,
+            Value::Plain(_) | Value::File { .. } => None,
         })
     }
 
+    /// The `?file` variables, in order: name, contents, reference.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &SecretBytes, &str)> {
+        self.entries.iter().filter_map(|(k, v)| match v {
+            Value::File {
+                contents,
+                reference,
+                ..
+            } => Some((k.to_str()?, contents, reference.as_str())),
+            _ => None,
+        })
+    }
+
+    /// The `?file` variables for `process::memfile`: name, contents, and the
+    /// slot for the file's path.
+    pub fn files_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (&OsStr, &SecretBytes, &mut Option<OsString>)> {
+        self.entries.iter_mut().filter_map(|(k, v)| match v {
+            Value::File { contents, path, .. } => Some((k.as_os_str(), &*contents, path)),
+            _ => None,
+        })
+    }
+
+    /// The variable's value as the application sees it (a `?file` variable:
+    /// its path, once the file exists).
     pub fn var(&self, name: &str) -> Option<&OsStr> {
         match self.get(OsStr::new(name))? {
             Value::Plain(v) => Some(v.as_os_str()),
             Value::Resolved { value, .. } => Some(OsStr::new(value.expose())),
+            Value::File { path, .. } => path.as_deref(),
         }
     }
 }
@@ -230,21 +265,29 @@ pub fn assemble(
 
     for var in inherited.refs {
         let request = Request::for_target(&var.reference.target);
-        let result = reference_value(&var.reference.target, answer_for(answers, &request))
-            .and_then(|v| {
-                check_value(&v)
-                    .map(|_| v)
-                    .map_err(|r| FetchError::new(FailureKind::InvalidValue, r))
-            });
+        let result = if var.reference.file {
+            reference_bytes(&var.reference.target, answer_for(answers, &request)).map(|contents| {
+                Value::File {
+                    contents,
+                    reference: var.raw.clone(),
+                    path: None,
+                }
+            })
+        } else {
+            reference_value(&var.reference.target, answer_for(answers, &request))
+                .and_then(|v| {
+                    check_value(&v)
+                        .map(|_| v)
+                        .map_err(|r| FetchError::new(FailureKind::InvalidValue, r))
+                })
+                .map(|value| Value::Resolved {
+                    value,
+                    reference: var.raw.clone(),
+                })
+        };
         match result {
             Ok(value) => {
-                env.set(
-                    OsString::from(&var.name),
-                    Value::Resolved {
-                        value,
-                        reference: var.raw,
-                    },
-                );
+                env.set(OsString::from(&var.name), value);
             }
             Err(e) if e.kind == FailureKind::NotFound && var.reference.optional => {
                 warn!(variable = %var.name, reference = %var.raw, reason = %e.reason, "optional reference not found; variable left out");
@@ -402,6 +445,26 @@ fn reference_value(
     }
 }
 
+/// What a `?file` reference resolves to: the bytes as fetched where the
+/// source gives bytes (SecretBinary, an S3 object, a KMS plaintext), any
+/// bytes at all; otherwise the text, as without `?file`.
+fn reference_bytes(
+    target: &Target,
+    fetched: Result<&Fetched, FetchError>,
+) -> Result<SecretBytes, FetchError> {
+    let fetched = fetched?;
+    let whole = match (target, fetched) {
+        (Target::Secret(s), Fetched::Bytes(b)) if s.key.is_none() => Some(b),
+        (Target::S3(s), Fetched::Bytes(b)) if s.field.is_none() => Some(b),
+        (Target::Kms(_), Fetched::Bytes(b)) => Some(b),
+        _ => None,
+    };
+    match whole {
+        Some(bytes) => Ok(SecretBytes::new(bytes.clone())),
+        None => reference_value(target, Ok(fetched)).map(SecretBytes::from),
+    }
+}
+
 fn bundle_entries(
     bundle: &Bundle,
     fetched: Result<&Fetched, FetchError>,
@@ -527,5 +590,58 @@ mod tests {
             not_json.reason
         );
         assert!(!not_json.reason.contains("s3cret"), "{}", not_json.reason);
+    }
+
+    /// `?file`: bytes as fetched where the source gives bytes (NUL and
+    /// non-UTF-8 included), the text otherwise; `#KEY` and `#NAME` as
+    /// without `?file`; `?optional` still leaves a missing one out.
+    #[test]
+    fn file_values() {
+        use crate::plan::split_inherited;
+        let binary = vec![0u8, 0xff, b'k', 0];
+        let inherited = split_inherited(
+            [
+                ("BIN", "sm:bin?file"),
+                ("BIN_TEXT", "sm:bin"),
+                ("KEYED", "sm:json#K?file"),
+                ("DOC", "s3://bkt/app.env#NAME?file"),
+                ("OBJ", "s3://bkt/app.env?file"),
+                ("PARAM", "ssm:/p?file"),
+                ("GONE", "ssm:/gone?optional&file"),
+            ]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+            &[],
+        );
+        let mut answers: HashMap<Request, Answer> = HashMap::new();
+        for r in &inherited.refs {
+            let answer = match r.name.as_str() {
+                "BIN" | "BIN_TEXT" => Ok(Fetched::Bytes(binary.clone().into())),
+                "KEYED" => Ok(Fetched::Text(Secret::from(r#"{"K": "v", "B": 1}"#))),
+                "DOC" | "OBJ" => Ok(Fetched::Bytes(b"NAME=n\n".to_vec().into())),
+                "PARAM" => Ok(Fetched::Text(Secret::from("p"))),
+                _ => Err(FetchError::new(FailureKind::NotFound, "no such parameter")),
+            };
+            answers.insert(Request::for_target(&r.reference.target), answer);
+        }
+        let outcome = assemble(inherited, &[], Collision::Override, &answers);
+        assert_eq!(outcome.skipped.len(), 1);
+        assert_eq!(outcome.skipped[0].0, "GONE");
+        // Without ?file the same binary secret is refused.
+        assert_eq!(outcome.failures.len(), 1, "{:?}", outcome.failures);
+        assert_eq!(outcome.failures[0].variable, "BIN_TEXT");
+        let files: HashMap<&str, &[u8]> = outcome
+            .env
+            .files()
+            .map(|(n, c, _)| (n, c.expose()))
+            .collect();
+        assert_eq!(files.len(), 5);
+        assert_eq!(files["BIN"], &binary[..]);
+        assert_eq!(files["KEYED"], b"v");
+        assert_eq!(files["DOC"], b"n");
+        assert_eq!(files["OBJ"], b"NAME=n\n");
+        assert_eq!(files["PARAM"], b"p");
+        assert_eq!(outcome.env.resolved().count(), 0);
+        // No path until process::memfile makes the file.
+        assert_eq!(outcome.env.var("PARAM"), None);
     }
 }

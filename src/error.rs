@@ -166,6 +166,15 @@ pub enum Error {
     /// `--init`: signals can no longer be read; the application is left
     /// running.
     SignalsLost { pid: i32, reason: String },
+    /// `exec`: the in-memory file of a `?file` variable could not be made
+    /// or rewritten (`step`: what failed).
+    MemFile {
+        variable: String,
+        step: &'static str,
+        reason: String,
+    },
+    /// `export`: `?file` variables, whose path means nothing outside `exec`.
+    FileNotExportable { names: Vec<String> },
     /// `install`: a step of copying the executable to `dest` failed.
     Install {
         dest: String,
@@ -240,6 +249,21 @@ impl fmt::Display for Error {
             Error::SignalsLost { pid, reason } => write!(
                 f,
                 "envseal: --init: cannot read signals ({reason}); the application (pid {pid}) is left running"
+            ),
+            Error::MemFile {
+                variable,
+                step,
+                reason,
+            } => write!(
+                f,
+                "envseal: {variable}: in-memory file (?file): {step}: {reason}"
+            ),
+            Error::FileNotExportable { names } => write!(
+                f,
+                "envseal: export: {} use ?file, whose value is the path of an in-memory file \
+                 that exists only while `envseal exec` runs the application; nothing was printed \
+                 (run the application under `envseal exec`, or remove ?file to export the value)",
+                names.join(", ")
             ),
             Error::Install { dest, step, reason } => {
                 write!(f, "envseal: cannot install to {dest}: {step}: {reason}")

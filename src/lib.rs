@@ -12,6 +12,8 @@
 //! - `commands/`   — one module per subcommand: `exec`, `check`, `export`,
 //!   `policy`, `push`, `pull`, `install`; nothing below imports them
 //! - `cli`         — the command line as typed (clap)
+//! - `watch`       — `--watch`: the check loop (its own thread), re-resolve,
+//!   restart or signal through `process::init`
 //! - `pipeline`    — config → plan → fetch → assemble, shared by every
 //!   resolving command; the one runtime-under-a-deadline helper
 //! - `log`         — logging on stderr (other crates' events reduced to one line)
@@ -54,6 +56,7 @@ pub mod process;
 pub mod reference;
 pub mod s3ec;
 pub mod secret;
+pub mod watch;
 
 use std::ffi::OsString;
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
+use crate::backend::versions::{self, Check};
 use crate::backend::{self, sink::Sink};
 use crate::config::{self, AwsSettings, Config, FetchOptions, Flags};
 use crate::environment::{self, Outcome};
@@ -36,12 +37,7 @@ pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config,
         }
         other => other?,
     };
-    let mut inherited = plan::split_inherited(env, &config.ignore);
-    plan::default_role(&mut inherited.refs, config.role.as_ref());
-    plan::default_template_role(&mut inherited.templates, config.role.as_ref());
-    let mut requests = plan::requests(&inherited.refs, &config.sources);
-    requests.extend(plan::template_requests(&inherited.templates));
-    let plan = Plan::new(&requests);
+    let (inherited, plan) = plan_of(&config, env);
     tracing::debug!(
         references = inherited.refs.len(),
         templates = inherited.templates.len(),
@@ -52,6 +48,97 @@ pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config,
     let answers = fetch(&plan, &config.fetch_options(), &config.aws);
     let outcome = environment::assemble(inherited, &config.sources, config.collision, &answers);
     Ok((config, outcome))
+}
+
+/// [`resolve`] for `--watch`: the versions AWS holds are checked first
+/// (after the splay, under the same deadline), so that a change made while
+/// the values are read is seen by the first check, never lost.
+pub fn resolve_watched(
+    flags: &Flags,
+    env: Vec<(OsString, OsString)>,
+) -> Result<(Config, Outcome, Check), Error> {
+    crate::log::start(flags, &env)?;
+    let ignore = config::ignore_patterns(flags, &env)?;
+    let config = match Config::new(flags, &env) {
+        Err(Error::Resolution(mut failures)) => {
+            failures.extend(plan::split_inherited(env, &ignore).failures);
+            return Err(Error::Resolution(failures));
+        }
+        other => other?,
+    };
+    let mut options = config.fetch_options();
+    let splay =
+        crate::backend::retry::full_jitter(options.splay, crate::backend::retry::unit_random());
+    if !splay.is_zero() {
+        debug!(splay_ms = splay.as_millis() as u64, "splay");
+        std::thread::sleep(splay);
+    }
+    options.splay = Duration::ZERO;
+    let started = Instant::now();
+    let plan = plan_of(&config, env.clone()).1;
+    let baseline = check_versions(&plan, &options, &config.aws);
+    options.deadline = options.deadline.saturating_sub(started.elapsed());
+    let outcome = resolve_again(&config, env, &options);
+    Ok((config, outcome, baseline))
+}
+
+/// What a configuration and an environment ask to fetch: the one place a
+/// resolution is planned ([`resolve`], and `--watch`'s [`resolve_again`]).
+pub fn plan_of(config: &Config, env: Vec<(OsString, OsString)>) -> (plan::Inherited, Plan) {
+    let mut inherited = plan::split_inherited(env, &config.ignore);
+    plan::default_role(&mut inherited.refs, config.role.as_ref());
+    plan::default_template_role(&mut inherited.templates, config.role.as_ref());
+    let mut requests = plan::requests(&inherited.refs, &config.sources);
+    requests.extend(plan::template_requests(&inherited.templates));
+    let plan = Plan::new(&requests);
+    (inherited, plan)
+}
+
+/// Fetch and assemble again, exactly as the first time (same precedence,
+/// collisions, `ENVSEAL_*` dropped), with `options` (no splay for a
+/// re-resolve).
+pub fn resolve_again(
+    config: &Config,
+    env: Vec<(OsString, OsString)>,
+    options: &FetchOptions,
+) -> Outcome {
+    let (inherited, plan) = plan_of(config, env);
+    let answers = fetch(&plan, options, &config.aws);
+    environment::assemble(inherited, &config.sources, config.collision, &answers)
+}
+
+/// One `--watch` check of `plan` under the deadline: the version of every
+/// request (those that did not answer in time: "cannot tell").
+pub fn check_versions(plan: &Plan, options: &FetchOptions, aws: &AwsSettings) -> Check {
+    if plan.is_empty() {
+        return Check::default();
+    }
+    let deadline = options.deadline;
+    match with_deadline(
+        deadline,
+        versions::check(plan, options.attempt_timeout, aws),
+    ) {
+        Ok(Some(check)) => check,
+        Ok(None) => Check {
+            seen: plan
+                .requests()
+                .into_iter()
+                .map(|r| {
+                    let e = FetchError::new(FailureKind::Timeout, deadline_passed(deadline));
+                    (r, Err(e))
+                })
+                .collect(),
+            calls: 0,
+        },
+        Err(e) => Check {
+            seen: plan
+                .requests()
+                .into_iter()
+                .map(|r| (r, Err(e.clone())))
+                .collect(),
+            calls: 0,
+        },
+    }
 }
 
 /// Runs a plan: one answer per request, a timeout for whatever did not

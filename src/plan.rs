@@ -179,7 +179,7 @@ fn split_template(name: &str, value: &str) -> Result<Option<VarTemplate>, Vec<Fa
                     raw,
                     "?optional is not allowed inside a template: every segment must resolve".into(),
                 )),
-                Ok(_) if asks_for_file(raw) => failures.push(failure(
+                Ok(r) if r.file => failures.push(failure(
                     raw,
                     "?file is not allowed inside a template: a template's value is text in the variable itself".into(),
                 )),
@@ -199,20 +199,6 @@ fn split_template(name: &str, value: &str) -> Result<Option<VarTemplate>, Vec<Fa
     } else {
         Err(failures)
     }
-}
-
-/// True when a reference's options (after `?`, before a `#KEY` that follows
-/// them) hold `file` (`?file`, `&file=true`): an in-memory file cannot be part
-/// of a template's text.
-fn asks_for_file(raw: &str) -> bool {
-    let Some(q) = raw.find('?') else {
-        return false;
-    };
-    let query = match raw.find('#') {
-        Some(h) if h > q => &raw[q + 1..h],
-        _ => &raw[q + 1..],
-    };
-    query.split('&').any(|o| o == "file" || o == "file=true")
 }
 
 /// `--role-arn`: every reference without a role of its own is read through
@@ -598,14 +584,16 @@ mod tests {
     }
 
     #[test]
-    fn file_options_are_found_in_the_query_only() {
-        assert!(asks_for_file("ssm:/a?file"));
-        assert!(asks_for_file("sm:a#K?optional&file=true"));
-        assert!(asks_for_file("sm:a?file#K"));
-        assert!(!asks_for_file("sm:a?optional#file"));
-        assert!(!asks_for_file("sm:a#file"));
-        assert!(!asks_for_file("ssm:/a?file=false"));
-        assert!(!asks_for_file("s3://b/file?encryption=kms"));
+    fn file_is_refused_inside_a_template() {
+        let inherited = split_inherited(
+            vars(&[("T", "x{{sm:a#K?file}}"), ("U", "{{ssm:/a?file=false}}")]),
+            &[],
+        );
+        assert_eq!(inherited.failures.len(), 1, "{:?}", inherited.failures);
+        assert_eq!(inherited.failures[0].variable, "T");
+        assert_eq!(inherited.failures[0].reference, "sm:a#K?file");
+        assert!(inherited.failures[0].reason.contains("?file"));
+        assert_eq!(inherited.templates.len(), 1);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct Reference {
     pub target: Target,
     /// `?optional`: a missing secret leaves the variable out instead of failing.
     pub optional: bool,
+    /// `?file`: the value goes into an in-memory file and the variable holds
+    /// its path (`process::memfile`).
+    pub file: bool,
 }
 
 /// What a reference points at.
@@ -349,6 +352,7 @@ fn arn_service(value: &str) -> Option<&str> {
 struct Suffix {
     fragment: Option<String>,
     optional: bool,
+    file: bool,
     version_stage: Option<String>,
     version_id: Option<String>,
     encryption: Option<Encryption>,
@@ -390,6 +394,8 @@ fn split_suffix(input: &str) -> Result<(&str, Suffix), ParseError> {
             match (k, v) {
                 ("optional", None | Some("true")) => suffix.optional = true,
                 ("optional", Some("false")) => {}
+                ("file", None | Some("true")) => suffix.file = true,
+                ("file", Some("false")) => {}
                 ("version-stage", Some(_)) if suffix.version_stage.is_some() => {
                     return err("option 'version-stage' given twice")
                 }
@@ -465,6 +471,13 @@ impl Suffix {
         }
         Ok(())
     }
+    /// `?file` is per variable: a bundle is many variables.
+    fn refuse_file(&self) -> Result<(), ParseError> {
+        if self.file {
+            return err("'file' puts one variable's value into an in-memory file: a bundle (--from / ENVSEAL_FROM) cannot take it; give the variable its own reference with ?file");
+        }
+        Ok(())
+    }
 
     fn refuse_fragment(&self, what: &str) -> Result<(), ParseError> {
         if self.fragment.is_some() {
@@ -515,6 +528,7 @@ fn parse_own_reference(input: &str) -> Result<Reference, ParseError> {
         return Ok(Reference {
             target: Target::Kms(blob),
             optional: suffix.optional,
+            file: suffix.file,
         });
     }
     if let Some(rest) = input.strip_prefix("ssm:") {
@@ -536,6 +550,7 @@ fn parse_own_reference(input: &str) -> Result<Reference, ParseError> {
         return Ok(Reference {
             target: Target::Ssm(param),
             optional: suffix.optional,
+            file: suffix.file,
         });
     }
     if let Some(rest) = input.strip_prefix("sm:") {
@@ -555,6 +570,7 @@ fn parse_own_reference(input: &str) -> Result<Reference, ParseError> {
         return Ok(Reference {
             target: Target::Secret(SecretRef { version, key }),
             optional: suffix.optional,
+            file: suffix.file,
         });
     }
     if let Some(rest) = input.strip_prefix("s3://") {
@@ -572,6 +588,7 @@ fn parse_own_reference(input: &str) -> Result<Reference, ParseError> {
                 field: suffix.fragment,
             }),
             optional: suffix.optional,
+            file: suffix.file,
         });
     }
     match arn_service(input) {
@@ -591,6 +608,7 @@ fn parse_own_reference(input: &str) -> Result<Reference, ParseError> {
             Ok(Reference {
                 target: Target::Ssm(param),
                 optional: suffix.optional,
+                file: suffix.file,
             })
         }
         Some("secretsmanager") => {
@@ -606,6 +624,7 @@ fn parse_own_reference(input: &str) -> Result<Reference, ParseError> {
             Ok(Reference {
                 target: Target::Secret(SecretRef { version, key }),
                 optional: suffix.optional,
+                file: suffix.file,
             })
         }
         _ => err("not a reference (expected ssm:, sm:, s3://, kms: or an SSM/Secrets Manager ARN)"),
@@ -636,6 +655,7 @@ fn parse_own_source(input: &str) -> Result<Source, ParseError> {
     }
     if let Some(rest) = input.strip_prefix("ssm:") {
         let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_file()?;
         suffix.refuse_fragment("ssm: path")?;
         suffix.refuse_versions("ssm: path")?;
         suffix.refuse_encryption("ssm: path")?;
@@ -652,6 +672,7 @@ fn parse_own_source(input: &str) -> Result<Source, ParseError> {
         split_suffix(rest)?
     } else if let Some(rest) = input.strip_prefix("s3://") {
         let (body, suffix) = split_suffix(rest)?;
+        suffix.refuse_file()?;
         suffix.refuse_fragment("s3:// bundle")?;
         suffix.refuse_versions("s3://")?;
         let mut object = parse_s3_object(body, suffix.encryption)?;
@@ -664,6 +685,7 @@ fn parse_own_source(input: &str) -> Result<Source, ParseError> {
     } else {
         split_suffix(input)?
     };
+    suffix.refuse_file()?;
     match arn_service(body) {
         Some("ssm") => {
             suffix.refuse_fragment("SSM ARN")?;

@@ -272,6 +272,89 @@ fn static_envseal_installs_itself_without_proc() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+// ------------------------------------------------------------------ ?file
+
+/// `unshare --fork --pid --mount-proc=ROOT/proc chroot ROOT /envseal ARGS…`:
+/// what a container runtime gives a `FROM scratch` image — its own PID
+/// namespace (envseal is PID 1) and /proc mounted — with nothing else in the
+/// root. The mount goes with the namespace when envseal exits.
+fn chroot_with_proc(root: &Path, env: &[(&str, String)], args: &[&str]) -> Run {
+    let chroot = ["/usr/sbin/chroot", "/usr/bin/chroot", "/sbin/chroot"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chroot(8) not found");
+    let mut cmd = Command::new("unshare");
+    cmd.env_clear()
+        .args(["--fork", "--pid"])
+        .arg(format!("--mount-proc={}", root.join("proc").display()))
+        .arg(chroot)
+        .arg(root)
+        .arg("/envseal")
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+/// FNV-1a, 64 bits, as `tests/apps/memfile.c` prints it.
+fn fnv1a(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+#[test]
+fn static_envseal_makes_in_memory_files_in_an_empty_root() {
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nin-root-Yk29\n-----END PRIVATE KEY-----\n";
+    let moto = Moto::start();
+    moto.calls(json!([
+        {"service": "ssm", "method": "put_parameter",
+         "args": {"Name": "/c/tls/key", "Value": KEY, "Type": "SecureString"}},
+    ]));
+    let root = empty_root("files", &[]);
+    copy_executable(&c_app("memfile", true), &root.join("memfile"));
+    std::fs::create_dir(root.join("proc")).unwrap();
+    let before = tree(&root);
+    let mut env = aws_env(&format!("http://moto.internal:{}", moto.port));
+    env.push(("TLS_KEY", "ssm:/c/tls/key?file".into()));
+    for init in [false, true] {
+        let args: &[&str] = if init {
+            &["exec", "--init", "--", "/memfile", "TLS_KEY"]
+        } else {
+            &["exec", "--", "/memfile", "TLS_KEY"]
+        };
+        let out = chroot_with_proc(&root, &env, args);
+        out.expect_code(0);
+        let line = out.stdout.trim();
+        assert!(
+            line.starts_with("TLS_KEY path=/proc/self/fd/"),
+            "init={init}: {line}"
+        );
+        let expected = format!(
+            "len={} fnv={} fd=same wronly=ok/EPERM rdwr=ok/EPERM trunc=EPERM",
+            KEY.len(),
+            fnv1a(KEY.as_bytes())
+        );
+        assert!(line.ends_with(&expected), "init={init}: {line}");
+        assert!(!out.stderr.contains("in-root-Yk29"), "{}", out.stderr);
+    }
+    // Nothing written into the root (the procfs mount went with the namespace).
+    assert_eq!(tree(&root), before, "envseal wrote into the root");
+
+    // A root without /proc mounted: the application could not open the
+    // path, so envseal fails closed before starting it.
+    let out = chroot(&root, &env, &["exec", "--", "/memfile", "TLS_KEY"]);
+    out.expect_code(111);
+    assert!(out.stdout.is_empty(), "the app ran: {}", out.stdout);
+    assert!(out.stderr.contains("TLS_KEY"), "{}", out.stderr);
+    assert!(out.stderr.contains("/proc"), "{}", out.stderr);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 // ---------------------------------------------------------------------- TLS
 
 /// A test CA and a server certificate it signed for localhost,

@@ -695,6 +695,28 @@ fn strace_classifier_sees_write_mode_opens() {
 102 rename(\"/a\", \"/b\") = 0
 102 +++ exited with 0 +++";
     assert_eq!(support::write_mode_calls(trace).len(), 3);
+    // Traced with -y and support::WRITE_SYSCALLS: writes to a file on disk
+    // count, writes to memfds, pipes, sockets and /dev/null do not, nor a
+    // memfd reopened for writing by its /proc path.
+    let trace = "\
+101 memfd_create(\"TLS_KEY\", MFD_ALLOW_SEALING) = 3</memfd:TLS_KEY>(deleted)
+101 pwrite64(3</memfd:TLS_KEY>(deleted), \"v\", 1, 0) = 1
+101 write(1<pipe:[4242]>, \"out\", 3) = 3
+101 write(7<socket:[99]>, \"GET\", 3) = 3
+101 write(5</dev/null>, \"x\", 1) = 1
+102 openat(AT_FDCWD</>, \"/proc/self/fd/3\", O_RDWR) = 4</memfd:TLS_KEY>(deleted)
+102 ftruncate(4</memfd:TLS_KEY>(deleted), 0) = -1 EPERM (Operation not permitted)
+102 write(6</tmp/leak.pem>, \"v\", 1) = 1
+102 pwrite64(6</tmp/leak.pem>, \"v\", 1, 0) = 1
+102 ftruncate(6</tmp/leak.pem>, 0) = 0
+102 openat(AT_FDCWD</>, \"/tmp/y\", O_WRONLY|O_CREAT, 0600) = 8</tmp/y>
+102 write(9, \"v\", 1) = 1";
+    let writes = support::write_mode_calls(trace);
+    assert_eq!(writes.len(), 5, "{writes:#?}");
+    assert!(writes
+        .iter()
+        .all(|w| w.contains("/tmp/") || w.contains("write(9,")));
+    assert_eq!(support::memfd_writes(trace).len(), 1);
 }
 
 #[test]
@@ -761,4 +783,148 @@ fn no_file_is_created_while_resolving() {
         writes.join("\n")
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `?file`: under `strace -f -y`, the values are written to memfds and
+/// nowhere else: no file on disk opened for writing, written or truncated,
+/// by envseal or by the application reading the files; no value in any
+/// other traced call; and the files are where the application found them.
+#[test]
+fn file_values_go_to_memory_only() {
+    const FILE_SSM: &str = "leak-file-ssm-Wd63x";
+    const FILE_SM: &str = "leak-file-smkey-Bq27x";
+    const FILE_S3: &str = "leak-file-s3-Nc90x";
+    let moto = Moto::start();
+    support::s3::setup(&moto);
+    seed_ssm(&moto, &[("/leak/file", FILE_SSM)]);
+    create_secrets(
+        &moto,
+        &[("leak/files", json!({"KEY": FILE_SM}).to_string().into())],
+    );
+    put_object(&moto, "file.pem", FILE_S3.as_bytes(), json!({}));
+    for (json, init) in [(false, false), (true, false), (false, true), (true, true)] {
+        let mut cmd = with_vars(
+            moto.envseal(),
+            &[
+                ("F_SSM", "ssm:/leak/file?file"),
+                ("F_SM", "sm:leak/files#KEY?file"),
+                ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
+            ],
+        );
+        trace_level(&mut cmd, json);
+        cmd.arg("exec");
+        if init {
+            cmd.arg("--init");
+        }
+        // The application reads every file (and prints only lengths).
+        cmd.args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "exec /usr/bin/wc -c \"$F_SSM\" \"$F_SM\" \"$F_S3\"",
+        ]);
+        let what = format!("?file exec init={init} json={json}");
+        let (out, trace) = traced_writes(&cmd);
+        out.expect_code(0);
+        for (value, var) in [(FILE_SSM, "F_SSM"), (FILE_SM, "F_SM"), (FILE_S3, "F_S3")] {
+            assert!(
+                out.stdout
+                    .contains(&format!("{} /proc/self/fd/", value.len())),
+                "{what}: {var} not read: {}",
+                out.stdout
+            );
+            assert!(
+                !out.stdout.contains(value) && !out.stderr.contains(value),
+                "{what}"
+            );
+            let into_memfd = support::memfd_writes(&trace);
+            assert!(
+                into_memfd.iter().any(|l| l.contains(value)),
+                "{what}: {var} was not written to a memfd"
+            );
+            assert!(
+                trace.contains(&format!("memfd_create(\"{var}\"")),
+                "{what}: the memfd is named after {var}"
+            );
+            let elsewhere = trace
+                .lines()
+                .filter(|l| !into_memfd.iter().any(|m| m == l))
+                .any(|l| l.contains(value));
+            assert!(!elsewhere, "{what}: {var}'s value in another syscall");
+        }
+        let writes = support::write_mode_calls(&trace);
+        assert!(
+            writes.is_empty(),
+            "{what}: written to disk:\n{}",
+            writes.join("\n")
+        );
+    }
+    // check (fingerprints) and export (refuses ?file) at trace level: no
+    // value anywhere, and no file made at all.
+    for command in ["check", "export"] {
+        let mut cmd = with_vars(
+            moto.envseal(),
+            &[
+                ("F_SSM", "ssm:/leak/file?file"),
+                ("F_SM", "sm:leak/files#KEY?file"),
+                ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
+            ],
+        );
+        trace_level(&mut cmd, false);
+        cmd.arg(command);
+        let (out, trace) = traced_writes(&cmd);
+        out.expect_code(if command == "check" {
+            0
+        } else {
+            EXIT_RESOLUTION
+        });
+        for value in [FILE_SSM, FILE_SM, FILE_S3] {
+            assert!(!out.stdout.contains(value), "{command}: value on stdout");
+            assert!(!out.stderr.contains(value), "{command}: value on stderr");
+            assert!(!trace.contains(value), "{command}: value in a syscall");
+        }
+        assert!(!trace.contains("memfd_create("), "{command} made a file");
+        let writes = support::write_mode_calls(&trace);
+        assert!(writes.is_empty(), "{command}:\n{}", writes.join("\n"));
+    }
+}
+
+/// Like [`traced`], with `-y` and the write-family calls
+/// (`support::WRITE_SYSCALLS`) traced as well.
+fn traced_writes(cmd: &Command) -> (Run, String) {
+    assert!(
+        strace_available(),
+        "strace not found: apt-get install -y strace (scripts/test installs it)"
+    );
+    let dir = temp_dir("strace-files");
+    let log = dir.join("trace.log");
+    let mut strace = Command::new("strace");
+    strace.env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            strace.env(k, v);
+        }
+    }
+    strace
+        .args(["-f", "-qq", "-y", "-s", "4096", "-o"])
+        .arg(&log)
+        .arg("-e")
+        .arg(format!(
+            "trace={},{},execve",
+            support::FILE_SYSCALLS,
+            support::WRITE_SYSCALLS
+        ))
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let out = run(&mut strace);
+    let trace = std::fs::read_to_string(&log).unwrap_or_else(|e| {
+        panic!(
+            "no strace log ({e}); is ptrace allowed here?\n{}",
+            out.stderr
+        )
+    });
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(trace.contains("execve("), "the trace is empty:\n{trace}");
+    (out, trace)
 }

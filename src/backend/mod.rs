@@ -18,6 +18,7 @@ pub mod sink;
 pub mod ssm;
 pub mod sts;
 pub mod trust;
+pub mod versions;
 
 use std::time::Duration;
 

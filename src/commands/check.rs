@@ -1,11 +1,12 @@
 //! `envseal check`: resolves exactly as `exec` would and prints one line per
-//! variable (name, reference, status, length, a SHA-256 fingerprint), never a
-//! value.
+//! variable (name, reference, status, length, a SHA-256 fingerprint, `file`
+//! for a `?file` variable), never a value.
 
 use std::ffi::OsString;
 
 use super::write_stdout;
 use crate::cli::CheckArgs;
+use crate::environment::Value;
 use crate::error::Error;
 use crate::pipeline;
 
@@ -33,11 +34,25 @@ pub fn run(args: &CheckArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Erro
     let format = CheckFormat::parse(&args.format)?;
     let (_config, outcome) = pipeline::resolve(&flags, env)?;
     let mut rows: Vec<serde_json::Value> = Vec::new();
-    for (name, value, reference) in outcome.env.resolved() {
-        rows.push(serde_json::json!({
-            "name": name, "reference": reference, "status": "ok",
-            "length": value.len(), "sha256": value.fingerprint(),
-        }));
+    for (name, value) in outcome.env.entries() {
+        let Some(name) = name.to_str() else { continue };
+        match value {
+            Value::Resolved { value, reference } => rows.push(serde_json::json!({
+                "name": name, "reference": reference, "status": "ok",
+                "length": value.len(), "sha256": value.fingerprint(),
+            })),
+            // `exec` puts it into an in-memory file; length and fingerprint
+            // are the file's contents'.
+            Value::File {
+                contents,
+                reference,
+                ..
+            } => rows.push(serde_json::json!({
+                "name": name, "reference": reference, "status": "ok",
+                "length": contents.len(), "sha256": contents.fingerprint(), "file": true,
+            })),
+            Value::Plain(_) => {}
+        }
     }
     for (name, reference) in &outcome.skipped {
         rows.push(serde_json::json!({
@@ -59,11 +74,16 @@ pub fn run(args: &CheckArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Erro
                 let get = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or("");
                 match get("status") {
                     "ok" => s.push_str(&format!(
-                        "{}\t{}\tok\tlength={}\tsha256={}\n",
+                        "{}\t{}\tok\tlength={}\tsha256={}{}\n",
                         get("name"),
                         get("reference"),
                         row["length"],
-                        get("sha256")
+                        get("sha256"),
+                        if row.get("file").is_some() {
+                            "\tfile"
+                        } else {
+                            ""
+                        }
                     )),
                     status => s.push_str(&format!(
                         "{}\t{}\t{}\t{}\n",

@@ -132,6 +132,11 @@ pub fn run(args: &ExportArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Err
 }
 
 fn export(env: &ChildEnv, format: ExportFormat) -> Result<(), Error> {
+    // A `?file` variable's value is a path that exists only in `exec`.
+    let files: Vec<String> = env.files().map(|(name, _, _)| name.to_owned()).collect();
+    if !files.is_empty() {
+        return Err(Error::FileNotExportable { names: files });
+    }
     check_names(env.resolved().map(|(name, _, _)| name), format)?;
     let mut text = Zeroizing::new(String::new());
     match format {

@@ -376,6 +376,9 @@ pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Err
         kms_keys = narrowed_kms_keys(&heads);
     }
     let mut doc = document(&requests, &optional, &scope, &kms_keys);
+    if config.watch.is_some() {
+        add_watch_statements(&mut doc, &requests, &scope);
+    }
     if for_role.is_none() {
         if let (Some(statement), Some(list)) =
             (assume_roles(&roles), doc["Statement"].as_array_mut())
@@ -388,6 +391,28 @@ pub fn run(args: &PolicyArgs, env: Vec<(OsString, OsString)>) -> Result<i32, Err
     })?;
     write_stdout(format!("{text}\n").as_bytes())?;
     Ok(0)
+}
+
+/// `ENVSEAL_WATCH` set: what the version checks need beyond a start
+/// (`secretsmanager:DescribeSecret`; SSM and S3 need nothing new:
+/// GetParameters/GetParametersByPath and HeadObject under s3:GetObject).
+fn add_watch_statements(doc: &mut Value, requests: &[Request], scope: &Scope) {
+    let secrets: BTreeSet<String> = Plan::new(requests)
+        .secrets
+        .iter()
+        .map(|s| secret_arn(scope, s.region.as_deref(), &s.secret_id))
+        .collect();
+    if secrets.is_empty() {
+        return;
+    }
+    if let Some(statements) = doc["Statement"].as_array_mut() {
+        statements.push(json!({
+            "Sid": "WatchSecretVersions",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:DescribeSecret"],
+            "Resource": secrets,
+        }));
+    }
 }
 
 /// The S3 objects that a `?optional` reference or source names.

@@ -25,6 +25,16 @@ impl EnvBlock {
             match value {
                 Value::Plain(v) => bytes.extend_from_slice(v.as_bytes()),
                 Value::Resolved { value, .. } => bytes.extend_from_slice(value.expose().as_bytes()),
+                Value::File { path: Some(p), .. } => bytes.extend_from_slice(p.as_bytes()),
+                Value::File { path: None, .. } => {
+                    bytes.zeroize();
+                    return Err(Error::MemFile {
+                        variable: name.to_string_lossy().into_owned(),
+                        step: "exec",
+                        reason: "its in-memory file was not made (process::memfile::materialise)"
+                            .into(),
+                    });
+                }
             }
             match CString::new(bytes) {
                 Ok(c) => out.push(c),

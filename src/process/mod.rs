@@ -3,3 +3,4 @@
 
 pub mod exec;
 pub mod init;
+pub mod memfile;

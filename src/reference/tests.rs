@@ -338,6 +338,50 @@ fn other_tools_forms() {
     );
 }
 
+/// `?file` on every reference form, combined with other options and `#KEY`
+/// in either order; refused on every bundle form, naming what to do.
+#[test]
+fn file_option() {
+    for input in [
+        "ssm:/a/b?file",
+        "ssm:/a/b:3?optional&file",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/a?file",
+        "sm:prod/tls#KEY?file",
+        "sm:prod/tls?file#KEY",
+        "sm:prod/tls?version-stage=AWSPREVIOUS&file",
+        "arn:aws:secretsmanager:eu-west-1:1:secret:prod/tls:KEY::?file",
+        "s3://bucket/cert.p12?encryption=none&file",
+        "s3://bucket/app.env#KEY?file=true",
+        "kms:AQID?file",
+        "ssm:/a?region=eu-west-1&file",
+        "sm:prod/tls#KEY?role-arn=arn:aws:iam::210987654321:role/r&file&external-id=ext-42",
+    ] {
+        let r = parse_reference(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert!(r.file, "{input}");
+    }
+    let r = parse_reference("ssm:/a/b?optional&file").unwrap();
+    assert!(r.optional && r.file);
+    assert_eq!(r.target, ssm("/a/b", None, None));
+    assert!(!parse_reference("ssm:/a/b").unwrap().file);
+    assert!(!parse_reference("ssm:/a/b?file=false").unwrap().file);
+    assert_eq!(
+        parse_reference("sm:prod/tls#KEY?file").unwrap().target,
+        parse_reference("sm:prod/tls#KEY").unwrap().target
+    );
+    assert!(parse_reference("ssm:/a?file=yes").is_err());
+    for source in [
+        "ssm:/app/?file",
+        "sm:prod/api?file",
+        "s3://bucket/app.env?optional&file",
+        "arn:aws:ssm:eu-west-1:1:parameter/app/?file",
+        "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api?file",
+    ] {
+        let e = parse_source(source).unwrap_err();
+        assert!(e.reason.contains("bundle"), "{source}: {e}");
+        assert!(e.reason.contains("?file"), "{source}: {e}");
+    }
+}
+
 #[test]
 fn role_and_region_options() {
     let role = "arn:aws:iam::210987654321:role/reader";

@@ -868,9 +868,23 @@ impl Drop for Proxy {
 pub const FILE_SYSCALLS: &str = "open,openat,openat2,creat,rename,renameat,renameat2,link,linkat,\
      symlink,symlinkat,mkdir,mkdirat,mknod,mknodat,truncate";
 
+/// The system calls that write through a descriptor, and `memfd_create`,
+/// for `strace -y -e trace=…` (with [`FILE_SYSCALLS`]): `-y` shows the file
+/// behind each descriptor (`3</memfd:TLS_KEY>(deleted)`, `1<pipe:[…]>`,
+/// `4</tmp/x>`), so that [`write_mode_calls`] can tell a write to a file on
+/// disk from one to a pipe, a socket, a terminal or an in-memory file.
+pub const WRITE_SYSCALLS: &str =
+    "write,pwrite64,writev,pwritev,pwritev2,ftruncate,fallocate,memfd_create";
+
 /// Every line of an `strace` log ("PID syscall(args) = result") that opens a
-/// file for writing or creates, renames, links or makes one: the one
-/// definition of "nothing written" that the leak and S3 tests check.
+/// file for writing or creates, renames, links or makes one, or (traced with
+/// `-y` and [`WRITE_SYSCALLS`]) writes to or truncates a file on disk: the
+/// one definition of "nothing written" that the leak and S3 tests check.
+///
+/// In-memory files (`memfd_create`, `?file`) are not the file system: an
+/// open whose result is a memfd (`/proc/self/fd/N` reopened) and writes to a
+/// memfd are left out. A write-family call whose descriptor `-y` did not
+/// annotate counts as a write (nothing says it is not a file).
 pub fn write_mode_calls(trace: &str) -> Vec<String> {
     const MUTATING: [&str; 13] = [
         "creat(",
@@ -887,6 +901,15 @@ pub fn write_mode_calls(trace: &str) -> Vec<String> {
         "mknodat(",
         "truncate(",
     ];
+    const WRITES: [&str; 7] = [
+        "write(",
+        "pwrite64(",
+        "writev(",
+        "pwritev(",
+        "pwritev2(",
+        "ftruncate(",
+        "fallocate(",
+    ];
     const WRITE_FLAGS: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_TMPFILE"];
     trace
         .lines()
@@ -895,8 +918,64 @@ pub fn write_mode_calls(trace: &str) -> Vec<String> {
                 .split_once(' ')
                 .map(|(_, rest)| rest.trim_start())
                 .unwrap_or(line);
-            let writes = call.starts_with("open") && WRITE_FLAGS.iter().any(|f| call.contains(f));
-            writes || MUTATING.iter().any(|m| call.starts_with(m))
+            if call.starts_with("open") && WRITE_FLAGS.iter().any(|f| call.contains(f)) {
+                // `= 4</memfd:NAME>(deleted)`: a memfd reopened by its path.
+                let result = call.rsplit_once(" = ").map(|(_, r)| r).unwrap_or("");
+                return !fd_target(result).is_some_and(|t| t.starts_with("/memfd:"));
+            }
+            if let Some(w) = WRITES.iter().find(|w| call.starts_with(*w)) {
+                return match fd_target(&call[w.len()..]) {
+                    Some(target) => on_disk(target),
+                    None => true,
+                };
+            }
+            MUTATING.iter().any(|m| call.starts_with(m))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What `strace -y` shows behind the descriptor at the start of `text`
+/// (`3</memfd:A>(deleted), …` → `/memfd:A`); `None` without an annotation.
+fn fd_target(text: &str) -> Option<&str> {
+    let rest = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    if rest.len() == text.len() {
+        return None;
+    }
+    let rest = rest.strip_prefix('<')?;
+    rest.find('>').map(|end| &rest[..end])
+}
+
+/// A descriptor target that is a file on a file system: a path, but not a
+/// memfd, `/dev/null` or a terminal.
+fn on_disk(target: &str) -> bool {
+    const NOT_FILES: [&str; 5] = [
+        "/memfd:",
+        "/dev/null",
+        "/dev/tty",
+        "/dev/pts/",
+        "/dev/console",
+    ];
+    target.starts_with('/') && !NOT_FILES.iter().any(|p| target.starts_with(p))
+}
+
+/// The lines of an `strace -y` log that write to an in-memory file (`?file`
+/// contents): the one place a value may appear in a traced syscall.
+pub fn memfd_writes(trace: &str) -> Vec<String> {
+    trace
+        .lines()
+        .filter(|line| {
+            let call = line
+                .split_once(' ')
+                .map(|(_, rest)| rest.trim_start())
+                .unwrap_or(line);
+            let Some((name, args)) = call.split_once('(') else {
+                return false;
+            };
+            matches!(
+                name,
+                "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2"
+            ) && fd_target(args).is_some_and(|t| t.starts_with("/memfd:"))
         })
         .map(str::to_owned)
         .collect()

@@ -300,3 +300,35 @@ fn optional_objects_come_from_optional_references_and_sources() {
         ])
     );
 }
+
+#[test]
+fn watching_adds_describe_secret_on_the_same_secrets() {
+    let requests = vec![req("sm:prod/api#TOKEN"), req("ssm:/prod/db")];
+    let mut doc = document(
+        &requests,
+        &OptionalObjects::new(),
+        &scope(),
+        &BTreeSet::new(),
+    );
+    let before = doc["Statement"].as_array().unwrap().len();
+    add_watch_statements(&mut doc, &requests, &scope());
+    let statements = doc["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), before + 1);
+    let watch = statements.last().unwrap();
+    assert_eq!(watch["Action"], json!(["secretsmanager:DescribeSecret"]));
+    assert_eq!(
+        watch["Resource"],
+        json!(["arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/api-??????"])
+    );
+    // Nothing to add without a secret.
+    let requests = vec![req("ssm:/prod/db")];
+    let mut doc = document(
+        &requests,
+        &OptionalObjects::new(),
+        &scope(),
+        &BTreeSet::new(),
+    );
+    let before = doc.clone();
+    add_watch_statements(&mut doc, &requests, &scope());
+    assert_eq!(doc, before);
+}
