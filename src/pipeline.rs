@@ -26,17 +26,7 @@ use crate::plan::{self, Answer, Plan, Request};
 /// Configuration, references, fetch, assembly: the child's environment and
 /// every failure. Starts logging first, so that everything after it is logged.
 pub fn resolve(flags: &Flags, env: Vec<(OsString, OsString)>) -> Result<(Config, Outcome), Error> {
-    crate::log::start(flags, &env)?;
-    let ignore = config::ignore_patterns(flags, &env)?;
-    let config = match Config::new(flags, &env) {
-        // Malformed sources: list the malformed per-variable references of
-        // the same run with them, so that one run names every mistake.
-        Err(Error::Resolution(mut failures)) => {
-            failures.extend(plan::split_inherited(env, &ignore).failures);
-            return Err(Error::Resolution(failures));
-        }
-        other => other?,
-    };
+    let config = configure(flags, &env)?;
     let (inherited, plan) = plan_of(&config, env);
     tracing::debug!(
         references = inherited.refs.len(),
@@ -57,15 +47,7 @@ pub fn resolve_watched(
     flags: &Flags,
     env: Vec<(OsString, OsString)>,
 ) -> Result<(Config, Outcome, Check), Error> {
-    crate::log::start(flags, &env)?;
-    let ignore = config::ignore_patterns(flags, &env)?;
-    let config = match Config::new(flags, &env) {
-        Err(Error::Resolution(mut failures)) => {
-            failures.extend(plan::split_inherited(env, &ignore).failures);
-            return Err(Error::Resolution(failures));
-        }
-        other => other?,
-    };
+    let config = configure(flags, &env)?;
     let mut options = config.fetch_options();
     let splay =
         crate::backend::retry::full_jitter(options.splay, crate::backend::retry::unit_random());
@@ -80,6 +62,21 @@ pub fn resolve_watched(
     options.deadline = options.deadline.saturating_sub(started.elapsed());
     let outcome = resolve_again(&config, env, &options);
     Ok((config, outcome, baseline))
+}
+
+/// Logging started, then the configuration. Malformed sources are listed
+/// with the malformed per-variable references of the same run, so that one
+/// run names every mistake.
+fn configure(flags: &Flags, env: &[(OsString, OsString)]) -> Result<Config, Error> {
+    crate::log::start(flags, env)?;
+    let ignore = config::ignore_patterns(flags, env)?;
+    match Config::new(flags, env) {
+        Err(Error::Resolution(mut failures)) => {
+            failures.extend(plan::split_inherited(env.to_vec(), &ignore).failures);
+            Err(Error::Resolution(failures))
+        }
+        other => other,
+    }
 }
 
 /// What a configuration and an environment ask to fetch: the one place a

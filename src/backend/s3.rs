@@ -62,19 +62,28 @@ enum Decoding {
     PlainUnlessInstructionFile,
 }
 
-pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
-    if objects.is_empty() {
-        // No client (and none of its endpoint set-up) for nothing.
-        return;
-    }
-    // `s3://b/k` and `s3://b/k?encryption=kms` are one object: GET it once.
-    let mut by_object: BTreeMap<(Option<&str>, &str, &str), Vec<&S3Object>> = BTreeMap::new();
+/// The wanted objects by (region, bucket, key): references that differ only
+/// in their options name one object, read (or, under `--watch`, HEADed) once.
+pub type ByObject<'a> = BTreeMap<(Option<&'a str>, &'a str, &'a str), Vec<&'a S3Object>>;
+
+pub fn by_object(objects: &[S3Object]) -> ByObject<'_> {
+    let mut by_object = ByObject::new();
     for o in objects {
         by_object
             .entry((o.region.as_deref(), o.bucket.as_str(), o.key.as_str()))
             .or_default()
             .push(o);
     }
+    by_object
+}
+
+pub async fn fetch(aws: &Aws, objects: &[S3Object], sink: &Sink) {
+    if objects.is_empty() {
+        // No client (and none of its endpoint set-up) for nothing.
+        return;
+    }
+    // `s3://b/k` and `s3://b/k?encryption=kms` are one object: GET it once.
+    let by_object = by_object(objects);
     let jobs = by_object
         .into_iter()
         .map(|((region, bucket, key), wanted)| async move {

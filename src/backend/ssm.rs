@@ -22,16 +22,7 @@ use crate::secret::Secret;
 pub const BATCH: usize = 10;
 
 pub async fn fetch(aws: &Aws, params: &[SsmParam], paths: &[SsmPath], sink: &Sink) {
-    // By region, the configured one under `None` whether named or not: an
-    // ARN in the configured region shares batches with plain names (AWS
-    // takes ARNs in GetParameters).
-    let mut by_region: BTreeMap<Option<String>, Vec<SsmParam>> = BTreeMap::new();
-    for p in params {
-        by_region
-            .entry(aws.region_key(p.region.as_deref()).map(str::to_owned))
-            .or_default()
-            .push(p.clone());
-    }
+    let by_region = by_region(aws, params);
     let mut jobs = Vec::new();
     for (region, params) in &by_region {
         // One name per batch at most, so that the answer (which moto returns
@@ -490,4 +481,18 @@ async fn by_path(calls: &Calls<'_>, path: &str) -> Result<Vec<(String, Secret)>,
         "ssm GetParametersByPath done"
     );
     Ok(entries)
+}
+
+/// `params` by region, the configured one under `None` whether named or not:
+/// an ARN in the configured region shares batches with plain names (AWS
+/// takes ARNs in GetParameters). `--watch`'s version checks batch the same way.
+pub fn by_region(aws: &Aws, params: &[SsmParam]) -> BTreeMap<Option<String>, Vec<SsmParam>> {
+    let mut by_region: BTreeMap<Option<String>, Vec<SsmParam>> = BTreeMap::new();
+    for p in params {
+        by_region
+            .entry(aws.region_key(p.region.as_deref()).map(str::to_owned))
+            .or_default()
+            .push(p.clone());
+    }
+    by_region
 }

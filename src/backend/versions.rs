@@ -148,13 +148,7 @@ fn gone_or(e: FetchError) -> Seen {
 }
 
 async fn ssm_params(aws: &Aws, params: &[SsmParam], calls: &Cell<usize>) -> Vec<(Request, Seen)> {
-    let mut by_region: BTreeMap<Option<String>, Vec<SsmParam>> = BTreeMap::new();
-    for p in params {
-        by_region
-            .entry(aws.region_key(p.region.as_deref()).map(str::to_owned))
-            .or_default()
-            .push(p.clone());
-    }
+    let by_region = super::ssm::by_region(aws, params);
     let mut jobs = Vec::new();
     for (region, params) in &by_region {
         for batch in batches(params, super::ssm::BATCH, |p| p.name.clone()) {
@@ -358,13 +352,7 @@ async fn secret(aws: &Aws, s: &SecretVersion, calls: &Cell<usize>) -> Seen {
 
 async fn s3_objects(aws: &Aws, objects: &[S3Object], calls: &Cell<usize>) -> Vec<(Request, Seen)> {
     // `s3://b/k` and `s3://b/k?encryption=kms` are one object: HEAD it once.
-    let mut by_object: BTreeMap<(Option<&str>, &str, &str), Vec<&S3Object>> = BTreeMap::new();
-    for o in objects {
-        by_object
-            .entry((o.region.as_deref(), o.bucket.as_str(), o.key.as_str()))
-            .or_default()
-            .push(o);
-    }
+    let by_object = super::s3::by_object(objects);
     let heads = join_all(
         by_object
             .into_iter()

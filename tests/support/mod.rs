@@ -598,6 +598,17 @@ fn recv_until(rx: &mpsc::Receiver<Vec<u8>>, deadline: Instant) -> String {
 }
 
 /// Minimal HTTP/1.1 client (Connection: close). Returns (status, body).
+/// `GET path` on a local helper server, answered with a JSON array.
+fn get_json_array(port: u16, path: &str) -> Vec<Value> {
+    let (status, body) = http_request(port, "GET", path, None, b"", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    match serde_json::from_str(&body) {
+        Ok(Value::Array(requests)) => requests,
+        _ => panic!("GET {path}: not a JSON array: {body}"),
+    }
+}
+
 fn http_request(
     port: u16,
     method: &str,
@@ -811,20 +822,7 @@ impl Proxy {
     /// "region"}` (the signing region), STS calls with their `RoleArn`,
     /// `RoleSessionName` and `ExternalId`.
     pub fn requests(&self) -> Vec<Value> {
-        let (status, body) = http_request(
-            self.port,
-            "GET",
-            "/__proxy/requests",
-            None,
-            b"",
-            Duration::from_secs(10),
-        )
-        .unwrap_or_else(|e| panic!("GET /__proxy/requests: {e}"));
-        assert_eq!(status, 200, "GET /__proxy/requests: {body}");
-        match serde_json::from_str(&body) {
-            Ok(Value::Array(requests)) => requests,
-            _ => panic!("GET /__proxy/requests: not a JSON array: {body}"),
-        }
+        get_json_array(self.port, "/__proxy/requests")
     }
 
     /// Clears the statistics (`POST /__proxy/reset-stats`).
@@ -1091,20 +1089,7 @@ impl CredServer {
 
     /// What it was asked: `[{"method", "path", "shape", "auth", "status"}]`.
     pub fn requests(&self) -> Vec<Value> {
-        let (status, body) = http_request(
-            self.port,
-            "GET",
-            "/__cred/requests",
-            None,
-            b"",
-            Duration::from_secs(10),
-        )
-        .unwrap_or_else(|e| panic!("GET /__cred/requests: {e}"));
-        assert_eq!(status, 200, "GET /__cred/requests: {body}");
-        match serde_json::from_str(&body) {
-            Ok(Value::Array(requests)) => requests,
-            _ => panic!("GET /__cred/requests: not a JSON array: {body}"),
-        }
+        get_json_array(self.port, "/__cred/requests")
     }
 
     /// What the script wrote on stderr (tracebacks).
