@@ -110,6 +110,18 @@ echo "        envseal exec --from sm:demo/api -- sh -c '<print names and lengths
 "${RUN[@]}" "API_TOKEN=sm:demo/api#TOKEN" \
   "$BIN" exec --from sm:demo/api -- sh -c "$SHOW"
 
+step "A template, an in-memory file (?file) and a variable passed through (--ignore)"
+echo "    \$ env -i PATH=... AWS_*=... \\"
+echo "        DATABASE_URL='mysql://{{ ssm:/test/ruan/mysql/db01/mysql_username }}:{{ ssm:/test/ruan/mysql/db01/mysql_password }}@db01/app' \\"
+echo "        API_TOKEN_FILE='sm:demo/api#TOKEN?file' MODEL_URI=s3://models/v3 \\"
+echo "        envseal exec --ignore MODEL_URI -- sh -c '<print names and lengths; read the file>'"
+# shellcheck disable=SC2016 # expanded by the child shell, not here
+"${RUN[@]}" 'DATABASE_URL=mysql://{{ ssm:/test/ruan/mysql/db01/mysql_username }}:{{ ssm:/test/ruan/mysql/db01/mysql_password }}@db01/app' \
+  'API_TOKEN_FILE=sm:demo/api#TOKEN?file' MODEL_URI=s3://models/v3 \
+  "$BIN" exec --ignore MODEL_URI -- sh -c "$SHOW"'
+  printf "    API_TOKEN_FILE is %s, a file in memory holding %d bytes\n" "$API_TOKEN_FILE" "$(wc -c < "$API_TOKEN_FILE")"
+  printf "    MODEL_URI passed through as it was: %s\n" "$MODEL_URI"'
+
 step "envseal push: a dotenv document, encrypted client-side under a KMS key, into S3"
 python3 "$AWS_PY" "$ENDPOINT" >/dev/null <<'JSON'
 [
