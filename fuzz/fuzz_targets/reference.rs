@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             let shown = reference.target.to_string();
             assert!(!shown.is_empty());
             if let Target::Kms(blob) = &reference.target {
-                assert!(!blob.0.is_empty(), "empty kms: blob accepted");
+                assert!(!blob.ciphertext.is_empty(), "empty kms: blob accepted");
             }
             if let Target::Ssm(param) = &reference.target {
                 assert!(!param.name.is_empty());
