@@ -785,6 +785,13 @@ fn no_file_is_created_while_resolving() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The `?file` variables of [`file_values_go_to_memory_only`].
+const FILE_VARS: [(&str, &str); 3] = [
+    ("F_SSM", "ssm:/leak/file?file"),
+    ("F_SM", "sm:leak/files#KEY?file"),
+    ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
+];
+
 /// `?file`: under `strace -f -y`, the values are written to memfds and
 /// nowhere else: no file on disk opened for writing, written or truncated,
 /// by envseal or by the application reading the files; no value in any
@@ -803,14 +810,7 @@ fn file_values_go_to_memory_only() {
     );
     put_object(&moto, "file.pem", FILE_S3.as_bytes(), json!({}));
     for (json, init) in [(false, false), (true, false), (false, true), (true, true)] {
-        let mut cmd = with_vars(
-            moto.envseal(),
-            &[
-                ("F_SSM", "ssm:/leak/file?file"),
-                ("F_SM", "sm:leak/files#KEY?file"),
-                ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
-            ],
-        );
+        let mut cmd = with_vars(moto.envseal(), &FILE_VARS);
         trace_level(&mut cmd, json);
         cmd.arg("exec");
         if init {
@@ -862,14 +862,7 @@ fn file_values_go_to_memory_only() {
     // check (fingerprints) and export (refuses ?file) at trace level: no
     // value anywhere, and no file made at all.
     for command in ["check", "export"] {
-        let mut cmd = with_vars(
-            moto.envseal(),
-            &[
-                ("F_SSM", "ssm:/leak/file?file"),
-                ("F_SM", "sm:leak/files#KEY?file"),
-                ("F_S3", "s3://cfg-bucket/file.pem?optional&file"),
-            ],
-        );
+        let mut cmd = with_vars(moto.envseal(), &FILE_VARS);
         trace_level(&mut cmd, false);
         cmd.arg(command);
         let (out, trace) = traced_writes(&cmd);

@@ -912,10 +912,7 @@ pub fn write_mode_calls(trace: &str) -> Vec<String> {
     trace
         .lines()
         .filter(|line| {
-            let call = line
-                .split_once(' ')
-                .map(|(_, rest)| rest.trim_start())
-                .unwrap_or(line);
+            let call = syscall(line);
             if call.starts_with("open") && WRITE_FLAGS.iter().any(|f| call.contains(f)) {
                 // `= 4</memfd:NAME>(deleted)`: a memfd reopened by its path.
                 let result = call.rsplit_once(" = ").map(|(_, r)| r).unwrap_or("");
@@ -957,16 +954,20 @@ fn on_disk(target: &str) -> bool {
     target.starts_with('/') && !NOT_FILES.iter().any(|p| target.starts_with(p))
 }
 
+/// An `strace -f` line without its leading PID.
+fn syscall(line: &str) -> &str {
+    line.split_once(' ')
+        .map(|(_, rest)| rest.trim_start())
+        .unwrap_or(line)
+}
+
 /// The lines of an `strace -y` log that write to an in-memory file (`?file`
 /// contents): the one place a value may appear in a traced syscall.
 pub fn memfd_writes(trace: &str) -> Vec<String> {
     trace
         .lines()
         .filter(|line| {
-            let call = line
-                .split_once(' ')
-                .map(|(_, rest)| rest.trim_start())
-                .unwrap_or(line);
+            let call = syscall(line);
             let Some((name, args)) = call.split_once('(') else {
                 return false;
             };
