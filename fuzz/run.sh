@@ -41,7 +41,7 @@ for target in "${TARGETS[@]}"; do
   rm -f "$log"
   if ((status != 0)); then
     printf '%s\n' "${summary[@]}"
-    echo "fuzz target $target failed; see fuzz/artifacts/$target/" >&2
+    echo "fuzz target $target failed: a build error or a finding (the log is above; a finding's input is in fuzz/artifacts/$target/)" >&2
     exit "$status"
   fi
 done
