@@ -21,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{c_app, envseal_bare, run, Moto, Run};
+use support::{c_app, envseal_bare, fnv1a, run, Moto, Run};
 
 /// The release envseal, checked once per test binary: present, newer than
 /// every source file, and statically linked.
@@ -295,16 +295,6 @@ fn chroot_with_proc(root: &Path, env: &[(&str, String)], args: &[&str]) -> Run {
         cmd.env(k, v);
     }
     run(&mut cmd)
-}
-
-/// FNV-1a, 64 bits, as `tests/apps/memfile.c` prints it.
-fn fnv1a(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
 }
 
 #[test]

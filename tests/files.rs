@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use support::s3::{kms_encrypt, put_object, setup};
-use support::{bytes_arg, c_app, create_secrets, run, seed_ssm, Moto, Run};
+use support::{bytes_arg, c_app, create_secrets, fnv1a, run, seed_ssm, Moto, Run};
 
 /// Exit code of a resolution failure (src/error.rs).
 const EXIT_RESOLUTION: i32 = 111;
@@ -34,16 +34,6 @@ fn binary(tag: u8, len: usize) -> Vec<u8> {
             _ => (i * 31 % 251) as u8,
         })
         .collect()
-}
-
-/// FNV-1a, 64 bits: what memfile.c prints.
-fn fnv1a(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
 }
 
 /// memfile.c's report: variable → its `key=value` fields (or `unset`).

@@ -172,6 +172,17 @@ fn strace_available() -> bool {
 /// Runs `cmd` (an envseal command) under `strace -f`; returns its outcome and
 /// the trace.
 fn traced(cmd: &Command, stdin: Option<&[u8]>) -> (Run, String) {
+    strace(
+        cmd,
+        stdin,
+        &[],
+        format!("trace={},execve", support::FILE_SYSCALLS),
+    )
+}
+
+/// `cmd` under `strace -f -qq -s 4096` with `flags` and the `-e` expression
+/// `trace`: its outcome and the trace.
+fn strace(cmd: &Command, stdin: Option<&[u8]>, flags: &[&str], trace: String) -> (Run, String) {
     assert!(
         strace_available(),
         "strace not found: apt-get install -y strace (scripts/test installs it)"
@@ -190,10 +201,12 @@ fn traced(cmd: &Command, stdin: Option<&[u8]>) -> (Run, String) {
         }
     }
     strace
-        .args(["-f", "-qq", "-s", "4096", "-o"])
+        .args(["-f", "-qq", "-s", "4096"])
+        .args(flags)
+        .arg("-o")
         .arg(&log)
         .arg("-e")
-        .arg(format!("trace={},execve", support::FILE_SYSCALLS))
+        .arg(trace)
         .arg("--")
         .arg(cmd.get_program())
         .args(cmd.get_args());
@@ -885,39 +898,16 @@ fn file_values_go_to_memory_only() {
 /// Like [`traced`], with `-y` and the write-family calls
 /// (`support::WRITE_SYSCALLS`) traced as well.
 fn traced_writes(cmd: &Command) -> (Run, String) {
-    assert!(
-        strace_available(),
-        "strace not found: apt-get install -y strace (scripts/test installs it)"
-    );
-    let dir = temp_dir("strace-files");
-    let log = dir.join("trace.log");
-    let mut strace = Command::new("strace");
-    strace.env_clear();
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            strace.env(k, v);
-        }
-    }
-    strace
-        .args(["-f", "-qq", "-y", "-s", "4096", "-o"])
-        .arg(&log)
-        .arg("-e")
-        .arg(format!(
+    let (out, trace) = strace(
+        cmd,
+        None,
+        &["-y"],
+        format!(
             "trace={},{},execve",
             support::FILE_SYSCALLS,
             support::WRITE_SYSCALLS
-        ))
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    let out = run(&mut strace);
-    let trace = std::fs::read_to_string(&log).unwrap_or_else(|e| {
-        panic!(
-            "no strace log ({e}); is ptrace allowed here?\n{}",
-            out.stderr
-        )
-    });
-    let _ = std::fs::remove_dir_all(dir);
+        ),
+    );
     assert!(trace.contains("execve("), "the trace is empty:\n{trace}");
     (out, trace)
 }

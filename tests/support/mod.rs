@@ -1107,3 +1107,14 @@ impl Drop for CredServer {
         let _ = self.child.wait();
     }
 }
+
+/// FNV-1a, 64 bits, in hex: what `tests/apps/memfile.c` prints of a file
+/// (never its contents).
+pub fn fnv1a(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
