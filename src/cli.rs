@@ -120,6 +120,9 @@ pub struct CommonArgs {
     /// Wait a random time in [0, DURATION) before the first request, to spread a fleet's starts (the deadline starts after it) [env: ENVSEAL_SPLAY] [default: 0]
     #[arg(long, value_name = "DURATION")]
     pub splay: Option<String>,
+    /// How long a throttled process waits, per request the service throttled, before trying again; about the tasks that start together divided by the service's rate (200 tasks at SSM's 40/s: 5s) [env: ENVSEAL_THROTTLE_WINDOW] [default: 5s]
+    #[arg(long = "throttle-window", value_name = "DURATION")]
+    pub throttle_window: Option<String>,
     /// Pass variables whose name matches PATTERN (* and ? globs; repeatable, commas separate several) through untouched, even when their value looks like a reference [env: ENVSEAL_IGNORE]
     #[arg(long = "ignore", value_name = "PATTERN")]
     pub ignore: Vec<String>,
@@ -197,6 +200,7 @@ impl CommonArgs {
             timeout: self.timeout.clone(),
             attempt_timeout: self.attempt_timeout.clone(),
             splay: self.splay.clone(),
+            throttle_window: self.throttle_window.clone(),
             collision: self.collision.clone(),
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),

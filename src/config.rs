@@ -45,6 +45,8 @@ pub struct Config {
     pub attempt_timeout: Duration,
     /// Random wait in `[0, splay)` before the first request (`--splay`).
     pub splay: Duration,
+    /// The throttle window per throttled request (`--throttle-window`).
+    pub throttle_window: Duration,
     pub collision: Collision,
     pub log_level: tracing::Level,
     pub log_format: LogFormat,
@@ -71,6 +73,7 @@ pub struct Flags {
     pub timeout: Option<String>,
     pub attempt_timeout: Option<String>,
     pub splay: Option<String>,
+    pub throttle_window: Option<String>,
     pub collision: Option<String>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
@@ -182,6 +185,18 @@ impl Config {
                 ))
             })?,
         };
+        let throttle_window = match flags
+            .throttle_window
+            .clone()
+            .or_else(|| env_var(env, "ENVSEAL_THROTTLE_WINDOW"))
+        {
+            None => crate::backend::retry::DEFAULT_THROTTLE_WINDOW,
+            Some(t) => parse_duration(&t).ok_or_else(|| {
+                Error::Config(format!(
+                    "throttle window {t:?} is not a duration like 5s, 500ms or 1m"
+                ))
+            })?,
+        };
         let collision = match flags
             .collision
             .clone()
@@ -207,6 +222,7 @@ impl Config {
             timeout,
             attempt_timeout,
             splay,
+            throttle_window,
             collision,
             log_level,
             log_format,
@@ -267,6 +283,9 @@ pub struct FetchOptions {
     pub attempt_timeout: Duration,
     /// A random wait in `[0, splay)` before the first request (`--splay`).
     pub splay: Duration,
+    /// How long a throttled round waits per throttled request
+    /// (`--throttle-window`; [`crate::backend::retry`]).
+    pub throttle_window: Duration,
 }
 
 /// What envseal itself reads of the `AWS_*` variables; the SDK reads the
@@ -347,6 +366,7 @@ impl Config {
             deadline: self.timeout,
             attempt_timeout: self.attempt_timeout,
             splay: self.splay,
+            throttle_window: self.throttle_window,
         }
     }
 }
@@ -495,23 +515,33 @@ mod tests {
     }
 
     #[test]
-    fn attempt_timeout_and_splay_from_flags_or_variables() {
+    fn attempt_timeout_splay_and_throttle_window_from_flags_or_variables() {
         let env = vec![
             (
                 OsString::from("ENVSEAL_ATTEMPT_TIMEOUT"),
                 OsString::from("2s"),
             ),
             (OsString::from("ENVSEAL_SPLAY"), OsString::from("10s")),
+            (
+                OsString::from("ENVSEAL_THROTTLE_WINDOW"),
+                OsString::from("1s"),
+            ),
         ];
         let c = Config::new(&Flags::default(), &[]).unwrap();
         assert_eq!(c.attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
         assert_eq!(c.splay, Duration::ZERO);
+        assert_eq!(
+            c.throttle_window,
+            crate::backend::retry::DEFAULT_THROTTLE_WINDOW
+        );
         let c = Config::new(&Flags::default(), &env).unwrap();
         assert_eq!(c.attempt_timeout, Duration::from_secs(2));
         assert_eq!(c.splay, Duration::from_secs(10));
+        assert_eq!(c.throttle_window, Duration::from_secs(1));
         let flags = Flags {
             attempt_timeout: Some("750ms".into()),
             splay: Some("0".into()),
+            throttle_window: Some("250ms".into()),
             ..Flags::default()
         };
         let c = Config::new(&flags, &env).unwrap();
@@ -519,6 +549,7 @@ mod tests {
         assert_eq!(c.splay, Duration::ZERO);
         let o = c.fetch_options();
         assert_eq!(o.attempt_timeout, Duration::from_millis(750));
+        assert_eq!(o.throttle_window, Duration::from_millis(250));
         assert_eq!(o.deadline, DEFAULT_TIMEOUT);
         for (flags, what) in [
             (
@@ -534,6 +565,13 @@ mod tests {
                     ..Flags::default()
                 },
                 "attempt timeout \"0s\"",
+            ),
+            (
+                Flags {
+                    throttle_window: Some("soon".into()),
+                    ..Flags::default()
+                },
+                "throttle window \"soon\"",
             ),
         ] {
             match Config::new(&flags, &[]) {

@@ -111,10 +111,7 @@ pub fn check_versions(plan: &Plan, options: &FetchOptions, aws: &AwsSettings) ->
         return Check::default();
     }
     let deadline = options.deadline;
-    match with_deadline(
-        deadline,
-        versions::check(plan, options.attempt_timeout, aws),
-    ) {
+    match with_deadline(deadline, versions::check(plan, options, aws)) {
         Ok(Some(check)) => check,
         Ok(None) => Check {
             seen: plan
@@ -153,10 +150,7 @@ pub fn fetch(plan: &Plan, options: &FetchOptions, aws: &AwsSettings) -> HashMap<
     }
     let started = Instant::now();
     let sink = Sink::default();
-    let timed_out = match with_deadline(
-        deadline,
-        backend::fetch(plan, options.attempt_timeout, aws, &sink),
-    ) {
+    let timed_out = match with_deadline(deadline, backend::fetch(plan, options, aws, &sink)) {
         Ok(finished) => finished.is_none(),
         Err(err) => {
             return plan

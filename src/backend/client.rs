@@ -16,7 +16,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 use super::retry::{Policy, Retrier};
 use super::trust;
-use crate::config::AwsSettings;
+use crate::config::{AwsSettings, FetchOptions};
 use crate::error::{FailureKind, FetchError};
 
 pub struct Aws {
@@ -117,14 +117,14 @@ impl Aws {
     }
 
     /// The same configuration for a resolution: the SDK does not retry;
-    /// backends retry with [`Aws::retrier`] (until the deadline, each
-    /// attempt limited to `attempt_timeout`; `AWS_MAX_ATTEMPTS` or a
+    /// backends retry with [`Aws::retrier`] (until `options.deadline`, each
+    /// attempt limited to `options.attempt_timeout`, throttled rounds
+    /// waiting by `options.throttle_window`; `AWS_MAX_ATTEMPTS` or a
     /// profile's `max_attempts` still caps attempts; `AWS_RETRY_MODE` has no
     /// effect). Credential providers keep their own retries.
-    pub async fn load_for_resolution(
-        attempt_timeout: std::time::Duration,
-        settings: &AwsSettings,
-    ) -> Aws {
+    pub async fn load_for_resolution(options: &FetchOptions, settings: &AwsSettings) -> Aws {
+        // The caller's deadline started with this future.
+        let deadline = tokio::time::Instant::now() + options.deadline;
         let base = Aws::load_base(settings).await;
         let max_attempts = configured_max_attempts(&base, settings.max_attempts_configured);
         let base = base
@@ -132,8 +132,10 @@ impl Aws {
             .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .build();
         let policy = Policy {
-            attempt_timeout,
+            attempt_timeout: options.attempt_timeout,
             max_attempts,
+            throttle_window: options.throttle_window,
+            deadline: Some(deadline),
         };
         Aws::with(base, Some(Retrier::new(policy)), settings)
     }

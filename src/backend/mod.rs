@@ -20,11 +20,9 @@ pub mod sts;
 pub mod trust;
 pub mod versions;
 
-use std::time::Duration;
-
 use futures_util::future::join_all;
 
-use crate::config::AwsSettings;
+use crate::config::{AwsSettings, FetchOptions};
 use crate::plan::Plan;
 use sink::Sink;
 
@@ -32,8 +30,8 @@ use sink::Sink;
 /// share of `plan` concurrently; answers land in `sink`. Requests read
 /// through a role wait for that role's AssumeRole (one per distinct role and
 /// external id) and nothing else; the others start at once.
-pub async fn fetch(plan: &Plan, attempt_timeout: Duration, settings: &AwsSettings, sink: &Sink) {
-    let aws = client::Aws::load_for_resolution(attempt_timeout, settings).await;
+pub async fn fetch(plan: &Plan, options: &FetchOptions, settings: &AwsSettings, sink: &Sink) {
+    let aws = client::Aws::load_for_resolution(options, settings).await;
     let parts = plan.by_role();
     let session = settings.role_session_name.as_deref();
     join_all(parts.iter().map(|(role, part)| {

@@ -5,21 +5,27 @@
 //! time limit, so that a stalled connection is abandoned (and with it the
 //! connection) and the call tried again on a new one.
 //!
-//! Two kinds of backoff, both exponential with full jitter:
+//! Two kinds of backoff, both with full jitter:
 //!
 //! - **Transient errors** (5xx, resets, a stalled attempt, a truncated
-//!   answer): per call, from [`TRANSIENT_BASE`] up to [`TRANSIENT_CAP`].
+//!   answer): per call, exponential from [`TRANSIENT_BASE`] up to
+//!   [`TRANSIENT_CAP`].
 //! - **Throttling**: per service and region, shared by every call of this
 //!   process (a [`Gate`]). A throttled answer means that the account's rate
-//!   is used up — by this process and by every other task of the fleet — so
-//!   the process as a whole slows down: once throttled, its calls to that
-//!   service go one at a time, each attempt that follows a throttled answer
-//!   after a random wait in `[0, window)`; the window doubles with every
-//!   throttled answer, from [`THROTTLE_BASE`] up to [`THROTTLE_CAP`], and
-//!   halves (not below the base) with every answer that was not throttled.
-//!   A fleet that starts together thus sends one probe per task instead of
-//!   one per call, and converges on the service's rate (the figures are in
-//!   the fleet benchmark in docs/performance.md).
+//!   is used up, by this process and by every other task of the fleet, so
+//!   the process as a whole waits. Calls go in rounds: a round ends when
+//!   none of its calls is still waiting for an answer; if any was
+//!   throttled, every call waits for one random moment in `[0, window)` and
+//!   then those still to make go together. The first window is the
+//!   throttle window (`--throttle-window`, [`DEFAULT_THROTTLE_WINDOW`]) for
+//!   each call throttled in the round: three batches throttled say three
+//!   times as much demand as one. Every later throttled round doubles it,
+//!   up to [`THROTTLE_CAP`]; answers do not shrink it. Near the deadline a
+//!   wait is at most half the time left (but at least [`THROTTLE_FLOOR`]),
+//!   so that a late task still gets its tries. A fleet that starts together
+//!   spreads its retries over about as long as the service needs to serve
+//!   it, and converges on the service's rate (figures and the reasoning in
+//!   docs/performance.md, "Fleet start").
 //!
 //! Denials, not-found, validation errors and anything else the service said
 //! on purpose are never retried. What each request went through (attempts,
@@ -44,14 +50,17 @@ use super::sink::Sink;
 use crate::error::{FailureKind, FetchError};
 use crate::plan::Request;
 
-/// The first throttle window: SSM's bucket refills at 40 requests/s with a
-/// burst of 40, so a throttled answer means at least ~1 s of queued demand.
-/// Chosen with `bench/fleet.py` (docs/performance.md, "Fleet start").
-pub const THROTTLE_BASE: Duration = Duration::from_secs(2);
-/// The largest throttle window. Larger windows throttle less but leave the
-/// service idle at the end of a fleet start; this one keeps 200 tasks at
-/// 40 requests/s close to the floor.
-pub const THROTTLE_CAP: Duration = Duration::from_secs(8);
+/// The throttle window per throttled call of a round (`--throttle-window`):
+/// about the number of tasks that start together divided by the service's
+/// rate (200 tasks at SSM's 40 requests/s: 5 s). Chosen with
+/// `bench/fleet.py` (docs/performance.md, "Fleet start").
+pub const DEFAULT_THROTTLE_WINDOW: Duration = Duration::from_secs(5);
+/// The largest throttle window.
+pub const THROTTLE_CAP: Duration = Duration::from_secs(30);
+/// The least a throttled process waits at most, however near the deadline:
+/// waits bounded by half the time left would otherwise shrink to nothing
+/// and hammer the service in the last second.
+pub const THROTTLE_FLOOR: Duration = Duration::from_secs(1);
 /// First backoff after a transient error (5xx, reset, stall, truncation).
 pub const TRANSIENT_BASE: Duration = Duration::from_millis(200);
 /// The largest backoff after transient errors.
@@ -64,6 +73,11 @@ pub struct Policy {
     pub attempt_timeout: Duration,
     /// `AWS_MAX_ATTEMPTS` (or a profile's `max_attempts`); `None`: until the deadline.
     pub max_attempts: Option<u32>,
+    /// The throttle window per throttled call (`--throttle-window`).
+    pub throttle_window: Duration,
+    /// When the caller gives up (`--timeout`); throttle waits are bounded by
+    /// half the time left. `None`: no bound.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// The ceiling of the `n`-th backoff (`n` from 0): `base × 2ⁿ`, at most `cap`.
@@ -255,51 +269,46 @@ where
 /// The throttling state of one service and region in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GateState {
-    /// The throttle window; `None` until the first throttled answer (calls
-    /// go at once). From then on calls take turns.
+    /// The window of the last throttled round; `None` until the first.
     pub window: Option<Duration>,
-    /// Was the last answer a throttle? (Then the next attempt waits a
-    /// random part of the window.)
-    pub last_throttled: bool,
+    /// Attempts sent and not yet answered.
+    pub in_flight: u32,
+    /// Throttled answers in the round under way: while there are any, no
+    /// attempt starts (the round ends when `in_flight` reaches 0).
+    pub throttled: u32,
+    /// When the calls of the last throttled round go again.
+    pub resume_at: Option<tokio::time::Instant>,
 }
 
 impl GateState {
-    /// A throttled answer: the window doubles (the first: [`THROTTLE_BASE`]),
-    /// up to [`THROTTLE_CAP`]. Every throttled answer counts, also those of
-    /// calls sent together: three batches throttled at once say more about
-    /// the fleet than one.
-    pub fn on_throttle(&mut self) {
-        self.last_throttled = true;
-        self.window = Some(match self.window {
-            None => THROTTLE_BASE,
-            Some(w) => w.saturating_mul(2).min(THROTTLE_CAP),
-        });
-    }
-
-    /// An answer that was not a throttle (a value, or an error the service
-    /// gave on purpose): the service had room for it; the window halves, not
-    /// below the base, and the next call goes at once.
-    pub fn on_answer(&mut self) {
-        self.last_throttled = false;
-        self.window = self.window.map(|w| (w / 2).max(THROTTLE_BASE));
+    /// The window after a round with `throttled` throttled answers: the
+    /// first is `per_call × throttled`, every later one twice the last; at
+    /// most [`THROTTLE_CAP`].
+    pub fn next_window(&self, throttled: u32, per_call: Duration) -> Duration {
+        match self.window {
+            None => per_call.saturating_mul(throttled.max(1)),
+            Some(w) => w.saturating_mul(2),
+        }
+        .min(THROTTLE_CAP)
     }
 }
 
-/// One service and region: the [`GateState`] and the turn that calls take,
-/// one at a time, while it is congested.
-#[derive(Debug)]
+/// The longest a throttled round may wait, `left` before the deadline:
+/// `window`, at most half of `left`, but never less than
+/// [`THROTTLE_FLOOR`] (nor more than the window).
+pub fn bounded_window(window: Duration, left: Option<Duration>) -> Duration {
+    match left {
+        None => window,
+        Some(left) => window.min((left / 2).max(THROTTLE_FLOOR)),
+    }
+}
+
+/// One service and region: the [`GateState`], and the waiters for the end
+/// of a throttled round.
+#[derive(Debug, Default)]
 pub struct Gate {
     state: Cell<GateState>,
-    turn: tokio::sync::Semaphore,
-}
-
-impl Default for Gate {
-    fn default() -> Self {
-        Gate {
-            state: Cell::new(GateState::default()),
-            turn: tokio::sync::Semaphore::new(1),
-        }
-    }
+    round_over: tokio::sync::Notify,
 }
 
 impl Gate {
@@ -307,6 +316,78 @@ impl Gate {
         let mut state = self.state.get();
         f(&mut state);
         self.state.set(state);
+    }
+
+    /// Waits until an attempt may start: not while a throttled round is
+    /// still under way, not before its calls go again.
+    async fn turn(&self) {
+        loop {
+            // Registered before the state is read: a round that ends in
+            // between still wakes this.
+            let round_over = self.round_over.notified();
+            let state = self.state.get();
+            if state.throttled > 0 {
+                round_over.await;
+                continue;
+            }
+            match state.resume_at {
+                Some(at) if at > tokio::time::Instant::now() => {
+                    tokio::time::sleep_until(at).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// An attempt starts; the guard ends it (also when the call is dropped).
+    fn start<'a>(&'a self, policy: &'a Policy) -> InFlight<'a> {
+        self.update(|s| s.in_flight += 1);
+        InFlight {
+            gate: self,
+            policy,
+            throttled: false,
+        }
+    }
+}
+
+/// An attempt under way; when it ends the round may end with it.
+struct InFlight<'a> {
+    gate: &'a Gate,
+    policy: &'a Policy,
+    throttled: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let policy = self.policy;
+        let throttled = self.throttled;
+        let mut ended = false;
+        self.gate.update(|s| {
+            s.in_flight -= 1;
+            if throttled {
+                s.throttled += 1;
+            }
+            if s.in_flight > 0 || s.throttled == 0 {
+                return;
+            }
+            let window = s.next_window(s.throttled, policy.throttle_window);
+            let now = tokio::time::Instant::now();
+            let left = policy.deadline.map(|d| d.saturating_duration_since(now));
+            let wait = full_jitter(bounded_window(window, left), unit_random());
+            debug!(
+                throttled = s.throttled,
+                window_ms = window.as_millis() as u64,
+                wait_ms = wait.as_millis() as u64,
+                "throttled round; waiting"
+            );
+            s.window = Some(window);
+            s.throttled = 0;
+            s.resume_at = Some(now + wait);
+            ended = true;
+        });
+        if ended {
+            self.gate.round_over.notify_waiters();
+        }
     }
 }
 
@@ -403,29 +484,14 @@ where
     let mut transient_failures = 0u32;
     loop {
         attempts += 1;
-        // Once the service has throttled this process, calls take turns,
-        // and while the last answer was a throttle a turn starts with a
-        // random part of the window.
-        let turn = if gate.state.get().window.is_some() {
-            let permit = gate.turn.acquire().await.ok();
-            let state = gate.state.get();
-            if let (true, Some(window)) = (state.last_throttled, state.window) {
-                tokio::time::sleep(full_jitter(window, unit_random())).await;
-            }
-            permit
-        } else {
-            None
-        };
+        gate.turn().await;
+        let mut in_flight = gate.start(policy);
         track.started();
         let outcome = tokio::time::timeout(policy.attempt_timeout, op()).await;
         let (err, why) = match outcome {
-            Ok(Ok(value)) => {
-                gate.update(GateState::on_answer);
-                return Ok(value);
-            }
+            Ok(Ok(value)) => return Ok(value),
             Ok(Err(err)) => match err.transient() {
                 None => {
-                    gate.update(GateState::on_answer);
                     return Err(Failed {
                         err: Some(err),
                         attempts,
@@ -444,10 +510,8 @@ where
         };
         track.failed(&why);
         let throttled = matches!(why, Transient::Throttled(_));
-        if throttled {
-            gate.update(GateState::on_throttle);
-        }
-        drop(turn);
+        in_flight.throttled = throttled;
+        drop(in_flight);
         debug!(
             service,
             attempt = attempts,
@@ -500,32 +564,165 @@ mod tests {
     }
 
     #[test]
-    fn throttles_widen_the_window_and_answers_narrow_it() {
+    fn the_first_window_grows_with_the_throttled_calls_and_later_ones_double() {
+        let per_call = Duration::from_secs(5);
         let mut s = GateState::default();
-        assert_eq!(s.window, None);
-        // Answers before any throttle change nothing.
-        s.on_answer();
-        assert_eq!(s, GateState::default());
-        // Three calls sent together, all throttled: base, ×2, ×4.
-        s.on_throttle();
-        assert_eq!(s.window, Some(THROTTLE_BASE));
-        assert!(s.last_throttled);
-        s.on_throttle();
-        s.on_throttle();
-        assert_eq!(s.window, Some((THROTTLE_BASE * 4).min(THROTTLE_CAP)));
-        // ... up to the cap.
-        for _ in 0..40 {
-            s.on_throttle();
+        // Three batches throttled together: three times the demand of one.
+        assert_eq!(s.next_window(3, per_call), Duration::from_secs(15));
+        assert_eq!(s.next_window(1, per_call), per_call);
+        assert_eq!(s.next_window(0, per_call), per_call);
+        assert_eq!(s.next_window(100, per_call), THROTTLE_CAP);
+        // Later rounds: twice the last, whatever their count, up to the cap.
+        s.window = Some(Duration::from_secs(4));
+        assert_eq!(s.next_window(1, per_call), Duration::from_secs(8));
+        assert_eq!(s.next_window(9, per_call), Duration::from_secs(8));
+        s.window = Some(Duration::from_secs(20));
+        assert_eq!(s.next_window(1, per_call), THROTTLE_CAP);
+    }
+
+    #[test]
+    fn near_the_deadline_a_wait_is_at_most_half_the_time_left_but_not_nothing() {
+        let w = Duration::from_secs(15);
+        assert_eq!(bounded_window(w, None), w);
+        assert_eq!(bounded_window(w, Some(Duration::from_secs(60))), w);
+        assert_eq!(
+            bounded_window(w, Some(Duration::from_secs(10))),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            bounded_window(w, Some(Duration::from_millis(300))),
+            THROTTLE_FLOOR
+        );
+        assert_eq!(bounded_window(w, Some(Duration::ZERO)), THROTTLE_FLOOR);
+        // ... and never more than the window.
+        let short = Duration::from_millis(200);
+        assert_eq!(bounded_window(short, Some(Duration::ZERO)), short);
+    }
+
+    /// An attempt's answer in the round tests.
+    #[derive(Debug)]
+    struct Throttled;
+
+    impl Retryable for Throttled {
+        fn transient(&self) -> Option<Transient> {
+            Some(Transient::Throttled("ThrottlingException".into()))
         }
-        assert_eq!(s.window, Some(THROTTLE_CAP));
-        // Answers halve it, down to the base; calls keep taking turns.
-        s.on_answer();
-        assert!(!s.last_throttled);
-        assert_eq!(s.window, Some(THROTTLE_CAP / 2));
+    }
+
+    fn policy(max_attempts: Option<u32>) -> Policy {
+        Policy {
+            attempt_timeout: Duration::from_secs(5),
+            max_attempts,
+            throttle_window: Duration::from_secs(5),
+            deadline: None,
+        }
+    }
+
+    /// Three calls sent together, each throttled on its first attempt and
+    /// answered after `delays[i]`: no second attempt starts before every
+    /// first one is answered, and the second attempts start together.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_throttled_round_ends_before_any_call_goes_again_and_then_all_go_together() {
+        use tokio::time::Instant;
+        let retrier = Retrier::new(policy(None));
+        let track = Track::none();
+        let t0 = Instant::now();
+        let starts = RefCell::new(Vec::<(usize, u32, Duration)>::new());
+        let delays = [10u64, 200, 1500];
+        let call = |i: usize| {
+            let (retrier, track, starts) = (&retrier, &track, &starts);
+            async move {
+                let attempt = Cell::new(0u32);
+                send(Some(retrier), "ssm", None, track, || {
+                    attempt.set(attempt.get() + 1);
+                    let n = attempt.get();
+                    starts.borrow_mut().push((i, n, t0.elapsed()));
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(delays[i])).await;
+                        if n == 1 {
+                            Err(Throttled)
+                        } else {
+                            Ok(n)
+                        }
+                    }
+                })
+                .await
+            }
+        };
+        let results = futures_util::future::join_all((0..3).map(call)).await;
+        for r in &results {
+            assert_eq!(r.as_ref().ok(), Some(&2));
+        }
+        let starts = starts.into_inner();
+        let firsts: Vec<_> = starts.iter().filter(|s| s.1 == 1).collect();
+        let seconds: Vec<_> = starts.iter().filter(|s| s.1 == 2).collect();
+        assert_eq!((firsts.len(), seconds.len()), (3, 3), "{starts:?}");
+        assert!(firsts.iter().all(|s| s.2 == Duration::ZERO), "{starts:?}");
+        // The round ended with the slowest first answer (1.5 s) ...
+        let resumed = seconds[0].2;
+        assert!(resumed >= Duration::from_millis(1500), "{starts:?}");
+        // ... and the wait after it is within the first window: 3 × 5 s.
+        assert!(
+            resumed < Duration::from_millis(1500) + Duration::from_secs(15),
+            "{starts:?}"
+        );
+        assert!(seconds.iter().all(|s| s.2 == resumed), "{starts:?}");
+        let gate = retrier.gate("ssm", None).state.get();
+        assert_eq!(gate.window, Some(Duration::from_secs(15)));
+        assert_eq!((gate.in_flight, gate.throttled), (0, 0));
+    }
+
+    /// A call throttled on every attempt: the windows double from one
+    /// throttled call's, and `AWS_MAX_ATTEMPTS` still ends it.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn throttled_rounds_double_the_window_until_attempts_run_out() {
+        let retrier = Retrier::new(policy(Some(4)));
+        let attempts = Cell::new(0u32);
+        let r: Result<(), Failed<Throttled>> =
+            send(Some(&retrier), "ssm", None, &Track::none(), || {
+                attempts.set(attempts.get() + 1);
+                async { Err(Throttled) }
+            })
+            .await;
+        let failed = r.unwrap_err();
+        assert_eq!((failed.attempts, attempts.get()), (4, 4));
+        // 5 s, 10 s, 20 s, 30 s (the cap): one window per throttled attempt.
+        let gate = retrier.gate("ssm", None).state.get();
+        assert_eq!(gate.window, Some(THROTTLE_CAP));
+        assert_eq!((gate.in_flight, gate.throttled), (0, 0));
+    }
+
+    /// The deadline bounds the wait: with 2 s left, the wait after a
+    /// throttled round is below max(1 s, half of it).
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_throttled_wait_does_not_outlast_half_the_time_left() {
+        use tokio::time::Instant;
+        // Without the bound a wait would be in [0, 5 s): ten below 1 s by
+        // chance is one in ten million.
         for _ in 0..10 {
-            s.on_answer();
+            let t0 = Instant::now();
+            let retrier = Retrier::new(Policy {
+                deadline: Some(t0 + Duration::from_secs(2)),
+                ..policy(None)
+            });
+            let starts = RefCell::new(Vec::new());
+            let r: Result<(), Failed<Throttled>> =
+                send(Some(&retrier), "ssm", None, &Track::none(), || {
+                    starts.borrow_mut().push(t0.elapsed());
+                    let again = starts.borrow().len() < 2;
+                    async move {
+                        if again {
+                            Err(Throttled)
+                        } else {
+                            Ok(())
+                        }
+                    }
+                })
+                .await;
+            assert!(r.is_ok());
+            let starts = starts.into_inner();
+            assert!(starts[1] < THROTTLE_FLOOR, "{starts:?}");
         }
-        assert_eq!(s.window, Some(THROTTLE_BASE));
     }
 
     fn service_error(

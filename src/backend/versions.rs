@@ -15,14 +15,13 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 
 use super::client::Aws;
 use super::retry::{self, Track};
-use crate::config::AwsSettings;
+use crate::config::{AwsSettings, FetchOptions};
 use crate::error::{FailureKind, FetchError};
 use crate::plan::{batches, Plan, Request};
 use crate::reference::{S3Object, SecretVersion, SsmParam};
@@ -75,8 +74,8 @@ pub fn planned_calls(plan: &Plan) -> usize {
 /// Loads the AWS configuration and checks every request of `plan` at once.
 /// Requests read through a role are checked with that role's credentials
 /// (one AssumeRole per distinct role and check, counted in `calls`).
-pub async fn check(plan: &Plan, attempt_timeout: Duration, settings: &AwsSettings) -> Check {
-    let aws = Aws::load_for_resolution(attempt_timeout, settings).await;
+pub async fn check(plan: &Plan, options: &FetchOptions, settings: &AwsSettings) -> Check {
+    let aws = Aws::load_for_resolution(options, settings).await;
     let calls = Cell::new(0usize);
     let session = settings.role_session_name.as_deref();
     let parts = plan.by_role();
