@@ -85,6 +85,32 @@ fn exec_marker(mut cmd: Command, extra: &[&str]) -> Run {
     run(&mut cmd)
 }
 
+/// A setting given by flag, by variable, both or neither: the variable set
+/// on `cmd`, the flag's arguments returned.
+fn setting<'a>(
+    cmd: &mut Command,
+    (flag, by_flag): (&'a str, Option<&'a str>),
+    (variable, by_variable): (&str, Option<&str>),
+) -> Vec<&'a str> {
+    if let Some(v) = by_variable {
+        cmd.env(variable, v);
+    }
+    by_flag.map(|v| vec![flag, v]).unwrap_or_default()
+}
+
+/// A malformed setting: nothing started, the configuration error names
+/// `what`, no panic.
+fn assert_config_error(out: &Run, what: &str) {
+    out.expect_code(EXIT_RESOLUTION);
+    assert!(!out.stdout.contains(STARTED));
+    assert!(
+        out.stderr.contains(&format!("configuration error: {what}")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
 fn assert_all_resolved(out: &Run, expected: &[(String, String)]) {
     out.expect_code(0);
     let env = out.env();
@@ -939,22 +965,8 @@ fn splay_is_validated_and_kept_from_the_app() {
         (None, Some("-1s")),
     ] {
         let mut cmd = with_refs(moto.envseal());
-        let mut args = Vec::new();
-        if let Some(v) = variable {
-            cmd.env("ENVSEAL_SPLAY", v);
-        }
-        if let Some(f) = flag {
-            args.extend(["--splay", f]);
-        }
-        let out = exec_marker(cmd, &args);
-        out.expect_code(EXIT_RESOLUTION);
-        assert!(!out.stdout.contains(STARTED));
-        assert!(
-            out.stderr.contains("configuration error: splay"),
-            "{}",
-            out.stderr
-        );
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        let args = setting(&mut cmd, ("--splay", flag), ("ENVSEAL_SPLAY", variable));
+        assert_config_error(&exec_marker(cmd, &args), "splay");
     }
     let mut cmd = with_refs(moto.envseal());
     cmd.env("ENVSEAL_SPLAY", "0");
@@ -963,15 +975,8 @@ fn splay_is_validated_and_kept_from_the_app() {
     let env = out.env();
     assert_eq!(env["P00"], "fleet-value-00");
     assert!(!env.contains_key("ENVSEAL_SPLAY"), "{env:?}");
-    let out = run(moto
-        .envseal()
-        .args(["exec", "--attempt-timeout", "soon", "--", "true"]));
-    out.expect_code(EXIT_RESOLUTION);
-    assert!(
-        out.stderr.contains("configuration error: attempt timeout"),
-        "{}",
-        out.stderr
-    );
+    let out = exec_marker(with_refs(moto.envseal()), &["--attempt-timeout", "soon"]);
+    assert_config_error(&out, "attempt timeout");
 }
 
 /// A small fleet against a shared rate: 40 starts at once, 30 SSM references
@@ -1033,6 +1038,8 @@ fn a_small_fleet_against_a_shared_rate_starts_without_a_failure() {
 /// a configuration error.
 #[test]
 fn the_throttle_window_sizes_the_wait_after_a_throttled_round() {
+    const FLAG: &str = "--throttle-window";
+    const VARIABLE: &str = "ENVSEAL_THROTTLE_WINDOW";
     let moto = Moto::start();
     let refs = seed_fleet_parameters(&moto, 30);
     let proxy = Proxy::start(&moto.endpoint);
@@ -1053,19 +1060,13 @@ fn the_throttle_window_sizes_the_wait_after_a_throttled_round() {
             {"kind": "throttle", "first": 3, "target": "AmazonSSM.*"}
         ]}));
         let mut cmd = with_refs(proxy.envseal(&moto));
-        let mut args = vec![];
-        if let Some(v) = variable {
-            cmd.env("ENVSEAL_THROTTLE_WINDOW", v);
-        }
-        if let Some(f) = flag {
-            args.extend(["--throttle-window", f]);
-        }
+        let args = setting(&mut cmd, (FLAG, flag), (VARIABLE, variable));
         let out = exec_env(cmd, &args);
         out.expect_code(0);
         let env = out.env();
         assert_eq!(env["P00"], "fleet-value-00");
         assert_eq!(env["P29"], "fleet-value-29");
-        assert!(!env.contains_key("ENVSEAL_THROTTLE_WINDOW"), "{env:?}");
+        assert!(!env.contains_key(VARIABLE), "{env:?}");
         let round = out
             .stderr
             .lines()
@@ -1080,22 +1081,8 @@ fn the_throttle_window_sizes_the_wait_after_a_throttled_round() {
     }
     for (flag, variable) in [(Some("soon"), None), (None, Some("0s"))] {
         let mut cmd = with_refs(moto.envseal());
-        let mut args = vec![];
-        if let Some(v) = variable {
-            cmd.env("ENVSEAL_THROTTLE_WINDOW", v);
-        }
-        if let Some(f) = flag {
-            args.extend(["--throttle-window", f]);
-        }
-        let out = exec_marker(cmd, &args);
-        out.expect_code(EXIT_RESOLUTION);
-        assert!(!out.stdout.contains(STARTED));
-        assert!(
-            out.stderr.contains("configuration error: throttle window"),
-            "{}",
-            out.stderr
-        );
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        let args = setting(&mut cmd, (FLAG, flag), (VARIABLE, variable));
+        assert_config_error(&exec_marker(cmd, &args), "throttle window");
     }
 }
 
