@@ -162,7 +162,13 @@ pub fn fetch(plan: &Plan, options: &FetchOptions, aws: &AwsSettings) -> HashMap<
     };
     let (mut answers, progress) = sink.into_inner();
     for request in plan.requests() {
-        let why = progress.get(&request).and_then(|p| p.describe());
+        let progress = progress.get(&request);
+        let why = progress.and_then(|p| p.describe());
+        // A read through a role, past its AssumeRole: which role.
+        let through = request
+            .role()
+            .filter(|_| progress.map_or(true, |p| p.step.is_none()))
+            .map(|role| format!(" (read through {role})"));
         answers.entry(request).or_insert_with(|| {
             let mut reason = if timed_out {
                 deadline_passed(deadline)
@@ -172,6 +178,7 @@ pub fn fetch(plan: &Plan, options: &FetchOptions, aws: &AwsSettings) -> HashMap<
             if let Some(why) = why {
                 reason = format!("{reason}: {why}");
             }
+            reason.extend(through);
             Err(FetchError::new(FailureKind::Timeout, reason))
         });
     }

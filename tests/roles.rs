@@ -491,6 +491,9 @@ fn policy_puts_reads_through_a_role_into_the_roles_policy() {
 }
 
 #[test]
+/// AssumeRole is retried like every other call, and a read through a role
+/// that does not answer by the deadline says which step of it did not: the
+/// AssumeRole, or the read through the role.
 fn assume_role_is_retried_like_every_other_call() {
     let (moto, base, role, _) = world();
     let proxy = Proxy::start(&moto.endpoint);
@@ -522,9 +525,28 @@ fn assume_role_is_retried_like_every_other_call() {
     assert_eq!(out.code, Some(111));
     let reason = failure_reason(&out.stderr, "SECRET", "ssm:/roles/a");
     assert!(
-        reason.contains("no answer within the 2s deadline") && reason.contains("503"),
+        reason.contains(&format!(
+            "no answer within the 2s deadline: AssumeRole {role}: "
+        )) && reason.contains("503"),
         "{reason}"
     );
+    // A read past its AssumeRole that does not answer in time names the role
+    // it went through.
+    proxy.configure(json!({"faults": [{"kind": "throttle", "target": "AmazonSSM.*"}]}));
+    let out = exec(
+        envseal(&moto, &proxy, &base)
+            .env("SECRET", "ssm:/roles/a")
+            .env("ENVSEAL_ROLE_ARN", &role)
+            .env("ENVSEAL_TIMEOUT", "2s"),
+    );
+    assert_eq!(out.code, Some(111));
+    let reason = failure_reason(&out.stderr, "SECRET", "ssm:/roles/a");
+    assert!(
+        reason.starts_with("no answer within the 2s deadline: throttled (ThrottlingException) on ")
+            && reason.ends_with(&format!(" (read through {role}) (timeout)")),
+        "{reason}"
+    );
+    assert!(!reason.contains("AssumeRole"), "{reason}");
 }
 
 #[test]

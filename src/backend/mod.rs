@@ -40,7 +40,7 @@ pub async fn fetch(plan: &Plan, options: &FetchOptions, settings: &AwsSettings, 
             let Some(role) = role else {
                 return fetch_part(aws, part, sink).await;
             };
-            let track = retry::Track::new(sink, part.requests());
+            let track = retry::Track::new(sink, part.requests()).step(format!("AssumeRole {role}"));
             match sts::assume_role(aws, role, session, &track).await {
                 Ok(role_aws) => fetch_part(&role_aws, part, sink).await,
                 Err(e) => {

@@ -424,6 +424,9 @@ impl Retrier {
 pub struct Track<'a> {
     pub sink: Option<&'a Sink>,
     pub requests: Vec<Request>,
+    /// A call made on the requests' behalf before their own
+    /// (`AssumeRole ARN`), for the deadline's message.
+    pub step: Option<String>,
 }
 
 impl<'a> Track<'a> {
@@ -431,6 +434,7 @@ impl<'a> Track<'a> {
         Track {
             sink: Some(sink),
             requests,
+            step: None,
         }
     }
 
@@ -442,12 +446,21 @@ impl<'a> Track<'a> {
         Track {
             sink: None,
             requests: Vec::new(),
+            step: None,
+        }
+    }
+
+    /// The same requests, for a call made on their behalf (`what`).
+    pub fn step(self, what: String) -> Self {
+        Track {
+            step: Some(what),
+            ..self
         }
     }
 
     fn started(&self) {
         if let Some(sink) = self.sink {
-            sink.attempt_started(&self.requests);
+            sink.attempt_started(&self.requests, self.step.as_deref());
         }
     }
 
