@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use crate::backend::versions::{self, Check};
+use crate::backend::versions::{self, Check, RoleCredentials};
 use crate::backend::{self, sink::Sink};
 use crate::config::{self, AwsSettings, Config, FetchOptions, Flags};
 use crate::environment::{self, Outcome};
@@ -58,7 +58,7 @@ pub fn resolve_watched(
     options.splay = Duration::ZERO;
     let started = Instant::now();
     let plan = plan_of(&config, env.clone()).1;
-    let baseline = check_versions(&plan, &options, &config.aws);
+    let baseline = check_versions(&plan, &options, &config.aws, &RoleCredentials::default());
     options.deadline = options.deadline.saturating_sub(started.elapsed());
     let outcome = resolve_again(&config, env, &options);
     Ok((config, outcome, baseline))
@@ -106,12 +106,17 @@ pub fn resolve_again(
 
 /// One `--watch` check of `plan` under the deadline: the version of every
 /// request (those that did not answer in time: "cannot tell").
-pub fn check_versions(plan: &Plan, options: &FetchOptions, aws: &AwsSettings) -> Check {
+pub fn check_versions(
+    plan: &Plan,
+    options: &FetchOptions,
+    aws: &AwsSettings,
+    roles: &RoleCredentials,
+) -> Check {
     if plan.is_empty() {
         return Check::default();
     }
     let deadline = options.deadline;
-    match with_deadline(deadline, versions::check(plan, options, aws)) {
+    match with_deadline(deadline, versions::check(plan, options, aws, roles)) {
         Ok(Some(check)) => check,
         Ok(None) => Check {
             seen: plan

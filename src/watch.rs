@@ -21,7 +21,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use crate::backend::versions::{Check, Seen, Version};
+use crate::backend::versions::{Check, RoleCredentials, Seen, Version};
 use crate::config::{Config, FetchOptions, OnChange, WatchConfig};
 use crate::environment::{ChildEnv, Value};
 use crate::error::Error;
@@ -150,12 +150,14 @@ fn watch_loop(
     // whatever the versions say then (a parameter deleted and created again
     // can be back at version 1).
     let mut retry = false;
+    // Roles are assumed again only when their credentials near expiry.
+    let roles = RoleCredentials::default();
     loop {
         std::thread::sleep(jittered(
             watch.interval,
             crate::backend::retry::unit_random(),
         ));
-        let check = pipeline::check_versions(&plan, &options, &config.aws);
+        let check = pipeline::check_versions(&plan, &options, &config.aws, &roles);
         for (request, seen) in &check.seen {
             if let Err(e) = seen {
                 warn!(

@@ -687,6 +687,8 @@ fn nothing_is_written_to_disk_during_a_restart() {
     assert!(!trace.contains("disk-one-Qq90") && !trace.contains("disk-two-Rr91"));
 }
 
+/// Checks through a role use its credentials, assumed once and kept between
+/// checks (moto's last an hour), not assumed again at every check.
 #[test]
 fn checks_of_references_read_through_a_role_use_the_role() {
     let moto = Moto::start();
@@ -705,18 +707,28 @@ fn checks_of_references_read_through_a_role_use_the_role() {
         allow(&["ssm:GetParameters", "ssm:GetParameter"]),
     );
     moto.enforce_iam();
+    let proxy = Proxy::start(&moto.endpoint);
     let mut cmd = with_vars(
-        watch_cmd(&moto, &["--watch", "1s"], &[]),
+        proxy.envseal(&moto),
         &[
             ("WATCHED", "ssm:/roles/w"),
             ("ENVSEAL_ROLE_ARN", &role),
             ("AWS_ACCESS_KEY_ID", &base.0),
             ("AWS_SECRET_ACCESS_KEY", &base.1),
+            ("ENVSEAL_LOG", "debug"),
         ],
     );
+    cmd.args(["exec", "--watch", "1s", "--"]).arg(watched_app());
     let mut app = Running::start(&mut cmd);
     app.wait_for("the first start", |a| !a.starts().is_empty());
     assert_eq!(app.starts()[0].1, "role-one-Cd50");
+    app.wait_for("three checks", |a| a.checks() >= 3);
+    let assumed = proxy.stats()["requests"]["sts.AssumeRole"]
+        .as_u64()
+        .unwrap_or(0);
+    // One for the versions read before the first resolution, one for the
+    // resolution, one for the first check; the later checks kept it.
+    assert_eq!(assumed, 3, "{}", proxy.stats());
     moto.calls(json!([{
         "service": "ssm", "method": "put_parameter",
         "args": {"Name": "/roles/w", "Value": "role-two-Ef51", "Type": "SecureString", "Overwrite": true},

@@ -50,6 +50,17 @@ pub async fn assume_role(
     session_name: Option<&str>,
     track: &Track<'_>,
 ) -> Result<Aws, FetchError> {
+    let credentials = role_credentials(aws, role, session_name, track).await?;
+    Ok(aws.with_credentials(credentials))
+}
+
+/// [`assume_role`]'s credentials, with their expiry.
+pub async fn role_credentials(
+    aws: &Aws,
+    role: &Role,
+    session_name: Option<&str>,
+    track: &Track<'_>,
+) -> Result<aws_credential_types::Credentials, FetchError> {
     let region = sts_region(aws, role);
     let config = aws_sdk_sts::config::Builder::from(aws.base())
         .region(aws_config::Region::new(region))
@@ -83,9 +94,9 @@ pub async fn assume_role(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().to_owned()),
-        None,
+        std::time::SystemTime::try_from(*c.expiration()).ok(),
         "envseal-assume-role",
     );
     debug!(role = %role.arn, "sts AssumeRole done");
-    Ok(aws.with_credentials(credentials))
+    Ok(credentials)
 }

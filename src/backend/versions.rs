@@ -14,7 +14,9 @@
 //! through [`super::retry`]; the caller's deadline bounds the whole check.
 
 use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
@@ -24,7 +26,7 @@ use super::retry::{self, Track};
 use crate::config::{AwsSettings, FetchOptions};
 use crate::error::{FailureKind, FetchError};
 use crate::plan::{batches, Plan, Request};
-use crate::reference::{S3Object, SecretVersion, SsmParam};
+use crate::reference::{Role, S3Object, SecretVersion, SsmParam};
 
 /// What a check saw of one request: a version identity (opaque, compared for
 /// equality only), or that the secret is gone.
@@ -50,7 +52,8 @@ pub struct Check {
 const PATH_PAGE: i32 = 10;
 
 /// The calls a check makes when every call succeeds the first time: what the
-/// documentation's table counts (paths count one page each, the least).
+/// documentation's table counts (paths count one page each, the least; a
+/// role's AssumeRole not, since its credentials are kept between checks).
 pub fn planned_calls(plan: &Plan) -> usize {
     let mut by_region: BTreeMap<Option<&str>, Vec<&SsmParam>> = BTreeMap::new();
     for p in &plan.ssm_params {
@@ -67,14 +70,47 @@ pub fn planned_calls(plan: &Plan) -> usize {
         .collect();
     objects.sort_unstable();
     objects.dedup();
-    let roles = plan.by_role().keys().filter(|r| r.is_some()).count();
-    roles + ssm + plan.ssm_paths.len() + plan.secrets.len() + objects.len()
+    ssm + plan.ssm_paths.len() + plan.secrets.len() + objects.len()
+}
+
+/// Role credentials kept from one `--watch` check to the next (in memory,
+/// like everything else): a role is assumed again only when its
+/// credentials would expire before a check could finish
+/// ([`RoleCredentials::fresh`]), about once an hour with STS's default
+/// duration instead of at every check.
+#[derive(Default)]
+pub struct RoleCredentials(RefCell<HashMap<Role, aws_credential_types::Credentials>>);
+
+/// How long kept credentials must outlive a check's deadline to be used.
+pub const CREDENTIALS_MARGIN: Duration = Duration::from_secs(60);
+
+impl RoleCredentials {
+    /// The kept credentials of `role` when they are valid until
+    /// `needed_until`; without an expiry they are not kept.
+    pub fn fresh(
+        &self,
+        role: &Role,
+        needed_until: SystemTime,
+    ) -> Option<aws_credential_types::Credentials> {
+        let credentials = self.0.borrow().get(role)?.clone();
+        (credentials.expiry()? > needed_until).then_some(credentials)
+    }
+
+    pub fn keep(&self, role: &Role, credentials: aws_credential_types::Credentials) {
+        self.0.borrow_mut().insert(role.clone(), credentials);
+    }
 }
 
 /// Loads the AWS configuration and checks every request of `plan` at once.
-/// Requests read through a role are checked with that role's credentials
-/// (one AssumeRole per distinct role and check, counted in `calls`).
-pub async fn check(plan: &Plan, options: &FetchOptions, settings: &AwsSettings) -> Check {
+/// Requests read through a role are checked with that role's credentials:
+/// those kept in `roles` while fresh, else from an AssumeRole (one per
+/// distinct role, counted in `calls`), kept for the next check.
+pub async fn check(
+    plan: &Plan,
+    options: &FetchOptions,
+    settings: &AwsSettings,
+    roles: &RoleCredentials,
+) -> Check {
     let aws = Aws::load_for_resolution(options, settings).await;
     let calls = Cell::new(0usize);
     let session = settings.role_session_name.as_deref();
@@ -85,9 +121,21 @@ pub async fn check(plan: &Plan, options: &FetchOptions, settings: &AwsSettings) 
             let Some(role) = role else {
                 return check_part(aws, part, calls).await;
             };
-            calls.set(calls.get() + 1);
-            match super::sts::assume_role(aws, role, session, &Track::none()).await {
-                Ok(role_aws) => check_part(&role_aws, part, calls).await,
+            let needed_until = SystemTime::now() + options.deadline + CREDENTIALS_MARGIN;
+            let credentials = match roles.fresh(role, needed_until) {
+                Some(kept) => Ok(kept),
+                None => {
+                    calls.set(calls.get() + 1);
+                    let fresh =
+                        super::sts::role_credentials(aws, role, session, &Track::none()).await;
+                    if let Ok(c) = &fresh {
+                        roles.keep(role, c.clone());
+                    }
+                    fresh
+                }
+            };
+            match credentials {
+                Ok(c) => check_part(&aws.with_credentials(c), part, calls).await,
                 Err(e) => part
                     .requests()
                     .into_iter()
@@ -441,6 +489,26 @@ mod tests {
     }
 
     #[test]
+    fn kept_role_credentials_are_used_only_while_they_outlive_the_check() {
+        let role = Role::new("arn:aws:iam::123456789012:role/r", None).unwrap();
+        let other = Role::new("arn:aws:iam::123456789012:role/r", Some("tenant")).unwrap();
+        let now = SystemTime::now();
+        let expiring = |at: Option<SystemTime>| {
+            aws_credential_types::Credentials::new("ASIAEXAMPLE", "secret", None, at, "test")
+        };
+        let kept = RoleCredentials::default();
+        assert!(kept.fresh(&role, now).is_none());
+        kept.keep(&role, expiring(Some(now + Duration::from_secs(600))));
+        assert!(kept.fresh(&role, now + Duration::from_secs(60)).is_some());
+        assert!(kept.fresh(&role, now + Duration::from_secs(601)).is_none());
+        // Another external id is another role.
+        assert!(kept.fresh(&other, now).is_none());
+        // Without an expiry, never reused.
+        kept.keep(&role, expiring(None));
+        assert!(kept.fresh(&role, now).is_none());
+    }
+
+    #[test]
     fn planned_calls_follow_the_documented_formula() {
         // 12 parameters: 2 GetParameters; 2 paths: 1 page each; 3 secrets:
         // 3 DescribeSecret; one object asked two ways: 1 HeadObject; kms: 0.
@@ -451,11 +519,12 @@ mod tests {
         refs.push("kms:AQICAHh4".into());
         let p = plan(&refs, &["ssm:/a/", "ssm:/b/"]);
         assert_eq!(planned_calls(&p), 2 + 2 + 3 + 1);
-        // Another region is another batch; a role adds its AssumeRole.
+        // Another region is another batch; a role's AssumeRole is not a
+        // call of every check (its credentials are kept).
         refs.push("arn:aws:ssm:eu-west-1:123456789012:parameter/x".into());
         refs.push("sm:t?role-arn=arn:aws:iam::123456789012:role/r".into());
         let p = plan(&refs, &["ssm:/a/", "ssm:/b/"]);
-        assert_eq!(planned_calls(&p), 3 + 2 + 4 + 1 + 1);
+        assert_eq!(planned_calls(&p), 3 + 2 + 4 + 1);
         assert_eq!(planned_calls(&plan(&["kms:AQICAHh4".into()], &[])), 0);
     }
 }
