@@ -40,6 +40,8 @@
 //!   and `text` shared by both (pure)
 //! - `secret`      — the redacting, zeroizing value type
 //! - `error`       — the error enum and exit codes
+//! - `fuzzing`     — the fuzz targets' oracles (`fuzz/`), run on the seeds by
+//!   `cargo test`; not part of the API
 
 pub mod backend;
 pub mod cli;
@@ -48,6 +50,8 @@ pub mod config;
 pub mod document;
 pub mod environment;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glob;
 pub mod log;
 pub mod pipeline;
