@@ -19,11 +19,11 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
-use support::{envseal_bare, run, CredServer, Moto, Run, ACCOUNT_ID};
+use support::{envseal_bare, exec_marked, run, CredServer, Moto, Run, ACCOUNT_ID};
 
 const PARAM: &str = "/cred/db-password";
 const VALUE: &str = "cred-value-7f3a";
-const MARKER: &str = "APP-STARTED";
+const MARKER: &str = support::APP_STARTED;
 
 fn reader_policy() -> Value {
     json!({"Version": "2012-10-17", "Statement": [{
@@ -89,17 +89,6 @@ fn envseal_in(moto: &Moto, home: &Path) -> Command {
     cmd
 }
 
-/// Runs the application: a marker line, then its environment.
-fn exec(cmd: &mut Command) -> Run {
-    run(cmd.args([
-        "exec",
-        "--",
-        "/bin/sh",
-        "-c",
-        &format!("echo {MARKER}; /usr/bin/env"),
-    ]))
-}
-
 fn expect_value(out: &Run) {
     out.expect_code(0);
     assert!(out.stdout.contains(MARKER), "{}", out.stdout);
@@ -161,7 +150,7 @@ fn static_keys_in_the_environment() {
     moto.enforce_iam();
     let home = scratch("env");
     for (key, readable) in [(&reader, true), (&outsider, false)] {
-        let out = exec(
+        let out = exec_marked(
             envseal_in(&moto, &home)
                 .env("AWS_ACCESS_KEY_ID", &key.0)
                 .env("AWS_SECRET_ACCESS_KEY", &key.1),
@@ -173,7 +162,7 @@ fn static_keys_in_the_environment() {
         }
     }
     // and without any credentials: named, nothing started
-    let out = exec(&mut envseal_in(&moto, &home));
+    let out = exec_marked(&mut envseal_in(&moto, &home));
     expect_no_credentials(&out, "none configured", &[]);
 }
 
@@ -198,11 +187,13 @@ fn profile_keys_from_the_credentials_file_of_a_temporary_home() {
         &home.join(".aws/config"),
         "[profile ops]\nregion = us-east-1\n",
     );
-    expect_value(&exec(envseal_in(&moto, &home).env("AWS_PROFILE", "ops")));
+    expect_value(&exec_marked(
+        envseal_in(&moto, &home).env("AWS_PROFILE", "ops"),
+    ));
     // the default profile is someone else
-    expect_denied(&exec(&mut envseal_in(&moto, &home)));
+    expect_denied(&exec_marked(&mut envseal_in(&moto, &home)));
     // a profile name that is in neither file: said so, nothing started
-    let out = exec(envseal_in(&moto, &home).env("AWS_PROFILE", "opps"));
+    let out = exec_marked(envseal_in(&moto, &home).env("AWS_PROFILE", "opps"));
     expect_no_credentials(&out, "profile `opps` is in neither file", &key_of(&reader));
 }
 
@@ -237,14 +228,18 @@ fn profile_role_arn_with_source_profile_assumes_the_role_through_sts() {
         ),
     );
     // STS is moto through AWS_ENDPOINT_URL; say it for STS too, as an operator would.
-    expect_value(&exec(
+    expect_value(&exec_marked(
         envseal_in(&moto, &home)
             .env("AWS_PROFILE", "app")
             .env("AWS_ENDPOINT_URL_STS", &moto.endpoint),
     ));
     // the source profile alone may not read, nor may another role it assumes
-    expect_denied(&exec(envseal_in(&moto, &home).env("AWS_PROFILE", "base")));
-    expect_denied(&exec(envseal_in(&moto, &home).env("AWS_PROFILE", "idle")));
+    expect_denied(&exec_marked(
+        envseal_in(&moto, &home).env("AWS_PROFILE", "base"),
+    ));
+    expect_denied(&exec_marked(
+        envseal_in(&moto, &home).env("AWS_PROFILE", "idle"),
+    ));
 }
 
 // ------------------------------------------------------- (c) web identity / IRSA
@@ -269,14 +264,14 @@ fn web_identity_token_file_and_role_arn() {
     // under enforcement with HTTP 500, so that one call is let through
     // (see Moto::enforce_iam_after). The SSM read after it is checked.
     moto.enforce_iam_after(1);
-    expect_value(&exec(&mut irsa(&role)));
+    expect_value(&exec_marked(&mut irsa(&role)));
     moto.enforce_iam_after(1);
-    expect_denied(&exec(&mut irsa(&idle)));
+    expect_denied(&exec_marked(&mut irsa(&idle)));
 
     // a token file that is not there: named, nothing started
     moto.enforce_iam();
     let missing = home.join("no-such-token");
-    let out = exec(irsa(&role).env("AWS_WEB_IDENTITY_TOKEN_FILE", &missing));
+    let out = exec_marked(irsa(&role).env("AWS_WEB_IDENTITY_TOKEN_FILE", &missing));
     expect_no_credentials(
         &out,
         &format!(
@@ -326,7 +321,7 @@ fn ecs_container_credentials_endpoint() {
     };
 
     server.configure(json!({"credentials": task_creds}));
-    expect_value(&exec(&mut ecs()));
+    expect_value(&exec_marked(&mut ecs()));
     let asked = server.requests();
     assert!(
         asked
@@ -336,11 +331,11 @@ fn ecs_container_credentials_endpoint() {
     );
 
     server.configure(json!({"credentials": idle_creds}));
-    expect_denied(&exec(&mut ecs()));
+    expect_denied(&exec_marked(&mut ecs()));
 
     // the endpoint failing: named, nothing started
     server.configure(json!({"credentials": task_creds, "container_status": 500}));
-    let out = exec(&mut ecs());
+    let out = exec_marked(&mut ecs());
     let secrets = secrets_of(&task_creds);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     expect_no_credentials(
@@ -359,7 +354,7 @@ fn ecs_container_credentials_endpoint() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let out = exec(ecs().env(
+    let out = exec_marked(ecs().env(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         format!("http://127.0.0.1:{closed}/container/v2/credentials/task-1"),
     ));
@@ -397,7 +392,7 @@ fn eks_pod_identity_sends_the_token_from_the_token_file() {
     };
 
     server.configure(json!({"credentials": pod_creds, "authorization": token}));
-    expect_value(&exec(&mut pod_identity(Some(&token_file))));
+    expect_value(&exec_marked(&mut pod_identity(Some(&token_file))));
     let asked = server.requests();
     assert!(
         !asked.is_empty() && asked.iter().all(|r| r["auth"] == "ok"),
@@ -405,7 +400,7 @@ fn eks_pod_identity_sends_the_token_from_the_token_file() {
     );
 
     server.configure(json!({"credentials": idle_creds, "authorization": token}));
-    expect_denied(&exec(&mut pod_identity(Some(&token_file))));
+    expect_denied(&exec_marked(&mut pod_identity(Some(&token_file))));
 
     let mut secrets = secrets_of(&pod_creds);
     secrets.push(token.to_owned());
@@ -413,7 +408,7 @@ fn eks_pod_identity_sends_the_token_from_the_token_file() {
 
     // without the token the agent refuses: named, nothing started
     server.configure(json!({"credentials": pod_creds, "authorization": token}));
-    let out = exec(&mut pod_identity(None));
+    let out = exec_marked(&mut pod_identity(None));
     expect_no_credentials(
         &out,
         "the ECS container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) answered HTTP 401 \
@@ -427,7 +422,7 @@ fn eks_pod_identity_sends_the_token_from_the_token_file() {
     );
 
     // a wrong token
-    let out = exec(&mut pod_identity(Some(&wrong_file)));
+    let out = exec_marked(&mut pod_identity(Some(&wrong_file)));
     expect_no_credentials(
         &out,
         "the EKS Pod Identity container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI, \
@@ -437,7 +432,7 @@ fn eks_pod_identity_sends_the_token_from_the_token_file() {
 
     // a token file that is not there
     let missing = home.join("no-such-token");
-    let out = exec(&mut pod_identity(Some(&missing)));
+    let out = exec_marked(&mut pod_identity(Some(&missing)));
     expect_no_credentials(
         &out,
         &format!(
@@ -474,11 +469,15 @@ fn credential_process_in_a_profile() {
             home.join("outsider.json").display(),
         ),
     );
-    expect_value(&exec(envseal_in(&moto, &home).env("AWS_PROFILE", "proc")));
-    expect_denied(&exec(envseal_in(&moto, &home).env("AWS_PROFILE", "other")));
+    expect_value(&exec_marked(
+        envseal_in(&moto, &home).env("AWS_PROFILE", "proc"),
+    ));
+    expect_denied(&exec_marked(
+        envseal_in(&moto, &home).env("AWS_PROFILE", "other"),
+    ));
 
     // a process that fails: its exit status, never its stderr
-    let out = exec(envseal_in(&moto, &home).env("AWS_PROFILE", "broken"));
+    let out = exec_marked(envseal_in(&moto, &home).env("AWS_PROFILE", "broken"));
     expect_no_credentials(
         &out,
         "the credential_process of profile `broken` (AWS_PROFILE) failed: \
@@ -486,7 +485,7 @@ fn credential_process_in_a_profile() {
         &[stderr_secret, &reader.0, &reader.1],
     );
     // one that prints something else than the credential JSON
-    let out = exec(envseal_in(&moto, &home).env("AWS_PROFILE", "garbled"));
+    let out = exec_marked(envseal_in(&moto, &home).env("AWS_PROFILE", "garbled"));
     expect_no_credentials(
         &out,
         "the credential_process of profile `garbled` (AWS_PROFILE) failed: \
@@ -564,7 +563,7 @@ fn sso_profile_with_a_cached_token() {
 
     server.configure(portal(&reader));
     for profile in ["dev", "legacy"] {
-        expect_value(&exec(&mut sso(profile)));
+        expect_value(&exec_marked(&mut sso(profile)));
     }
     let asked = server.requests();
     assert!(
@@ -580,7 +579,7 @@ fn sso_profile_with_a_cached_token() {
     assert!(out.stdout.contains("DB_PASSWORD"), "{}", out.stdout);
 
     server.configure(portal(&outsider));
-    expect_denied(&exec(&mut sso("dev")));
+    expect_denied(&exec_marked(&mut sso("dev")));
 
     // the cached token expired (and cannot be refreshed): named, with the
     // command that signs in again, nothing started
@@ -589,7 +588,7 @@ fn sso_profile_with_a_cached_token() {
         &session_cache,
         &sso_token(token, "2020-01-01T00:00:00Z", start_url),
     );
-    let out = exec(&mut sso("dev"));
+    let out = exec_marked(&mut sso("dev"));
     expect_no_credentials(
         &out,
         "the SSO login of profile `dev` (AWS_PROFILE, sso_session `corp`) failed: \
@@ -603,7 +602,7 @@ fn sso_profile_with_a_cached_token() {
         &session_cache,
         &sso_token("revoked-token-77aa", "2099-01-01T00:00:00Z", start_url),
     );
-    let out = exec(&mut sso("dev"));
+    let out = exec_marked(&mut sso("dev"));
     expect_no_credentials(
         &out,
         "the SSO login of profile `dev` (AWS_PROFILE, sso_session `corp`) failed: ",

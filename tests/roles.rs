@@ -15,9 +15,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{failure_reason, run, seed_ssm, Moto, Proxy, Run, ACCOUNT_ID};
+use support::{exec_marked, failure_reason, run, seed_ssm, Moto, Proxy, ACCOUNT_ID};
 
-const MARKER: &str = "APP-STARTED";
+const MARKER: &str = support::APP_STARTED;
 const SSM_VALUE: &str = "role-only-7c1e";
 const SM_VALUE: &str = "base-only-93ad";
 
@@ -79,16 +79,6 @@ fn envseal(moto: &Moto, proxy: &Proxy, key: &(String, String)) -> std::process::
     cmd
 }
 
-fn exec(cmd: &mut std::process::Command) -> Run {
-    run(cmd.args([
-        "exec",
-        "--",
-        "/bin/sh",
-        "-c",
-        &format!("echo {MARKER}; /usr/bin/env"),
-    ]))
-}
-
 fn assume_calls(proxy: &Proxy) -> Vec<Value> {
     proxy
         .requests()
@@ -114,7 +104,7 @@ fn a_role_reads_what_the_base_identity_cannot() {
     let proxy = Proxy::start(&moto.endpoint);
 
     // The base identity alone: denied.
-    let out = exec(envseal(&moto, &proxy, &base).env("SECRET", "ssm:/roles/a"));
+    let out = exec_marked(envseal(&moto, &proxy, &base).env("SECRET", "ssm:/roles/a"));
     assert_eq!(out.code, Some(111), "{}", out.stderr);
     assert!(!out.stdout.contains(MARKER));
     assert!(out.stderr.contains("(access-denied)"), "{}", out.stderr);
@@ -137,7 +127,7 @@ fn a_role_reads_what_the_base_identity_cannot() {
                 &format!("echo {MARKER}; /usr/bin/env"),
             ]))
         } else {
-            exec(cmd.env("ENVSEAL_ROLE_ARN", &role))
+            exec_marked(cmd.env("ENVSEAL_ROLE_ARN", &role))
         };
         out.expect_code(0);
         assert_eq!(out.env()["SECRET"], SSM_VALUE, "{how}");
@@ -161,7 +151,7 @@ fn a_role_reads_what_the_base_identity_cannot() {
 fn per_reference_roles_and_the_base_identity_in_one_run() {
     let (moto, base, role, _) = world();
     let proxy = Proxy::start(&moto.endpoint);
-    let out = exec(
+    let out = exec_marked(
         envseal(&moto, &proxy, &base)
             .env("A", format!("ssm:/roles/a?role-arn={role}"))
             .env("B", format!("ssm:/roles/b?role-arn={role}"))
@@ -202,7 +192,7 @@ fn a_denied_assume_role_fails_closed_naming_variable_reference_and_role() {
     let (moto, _, role, outsider) = world();
     let proxy = Proxy::start(&moto.endpoint);
     let reference = format!("ssm:/roles/a?role-arn={role}");
-    let out = exec(
+    let out = exec_marked(
         envseal(&moto, &proxy, &outsider)
             .env("SECRET", &reference)
             .env("OWN", "sm:roles/own"),
@@ -215,7 +205,7 @@ fn a_denied_assume_role_fails_closed_naming_variable_reference_and_role() {
         "{reason}"
     );
     // With --role-arn the reference does not name the role: the reason does.
-    let out = exec(
+    let out = exec_marked(
         envseal(&moto, &proxy, &outsider)
             .env("SECRET", "ssm:/roles/a")
             .env("ENVSEAL_ROLE_ARN", &role),
@@ -272,7 +262,7 @@ fn malformed_roles_and_session_names_stop_before_any_aws_call() {
         for (k, v) in &vars {
             cmd.env(k, v);
         }
-        let out = exec(&mut cmd);
+        let out = exec_marked(&mut cmd);
         assert_eq!(out.code, Some(111), "{vars:?}: {}", out.stderr);
         assert!(!out.stdout.contains(MARKER));
         assert!(out.stderr.contains(expected), "{vars:?}:\n{}", out.stderr);
@@ -291,7 +281,7 @@ fn region_option_reads_another_region_and_an_arn_keeps_its_own() {
         "args": {"Name": "regional/s", "SecretString": "sm-ireland"},
     }]));
     let proxy = Proxy::start(&moto.endpoint);
-    let out = exec(
+    let out = exec_marked(
         proxy
             .envseal(&moto)
             .env("X", "ssm:/regional/x?region=eu-west-1")
@@ -312,12 +302,12 @@ fn region_option_reads_another_region_and_an_arn_keeps_its_own() {
         .collect();
     assert!(regions.iter().all(|r| r == "eu-west-1"), "{regions:?}");
     // In the configured region (us-east-1) it does not exist.
-    let out = exec(proxy.envseal(&moto).env("X", "ssm:/regional/x"));
+    let out = exec_marked(proxy.envseal(&moto).env("X", "ssm:/regional/x"));
     assert_eq!(out.code, Some(111));
     assert!(out.stderr.contains("(not-found)"), "{}", out.stderr);
     // An ARN is read in its own region: another ?region= is an error.
     let arn = format!("arn:aws:ssm:eu-west-1:{ACCOUNT_ID}:parameter/regional/x?region=us-east-1");
-    let out = exec(proxy.envseal(&moto).env("Z", &arn));
+    let out = exec_marked(proxy.envseal(&moto).env("Z", &arn));
     assert_eq!(out.code, Some(111));
     assert!(
         failure_reason(&out.stderr, "Z", &arn).contains("conflicts with the ARN's region"),
@@ -362,7 +352,7 @@ fn redirect_world(status: u16) -> (Moto, Proxy, Vec<u8>) {
 fn an_s3_redirect_is_followed_once_with_kms_in_the_buckets_region() {
     for status in [301, 400] {
         let (moto, proxy, _) = redirect_world(status);
-        let out = exec(
+        let out = exec_marked(
             proxy
                 .envseal(&moto)
                 .env("PLAIN", "s3://far-bucket/plain.txt")
@@ -392,7 +382,7 @@ fn an_s3_redirect_is_followed_once_with_kms_in_the_buckets_region() {
         // A KMS ciphertext in that bucket: Decrypt goes to the bucket's
         // region (the key exists only there).
         proxy.reset_stats();
-        let out = exec(proxy.envseal(&moto).env("BLOB", "s3://far-bucket/blob.b64"));
+        let out = exec_marked(proxy.envseal(&moto).env("BLOB", "s3://far-bucket/blob.b64"));
         out.expect_code(0);
         assert_eq!(out.env()["BLOB"], "kms-far-value");
         let decrypts: Vec<Value> = proxy
@@ -406,7 +396,7 @@ fn an_s3_redirect_is_followed_once_with_kms_in_the_buckets_region() {
     // Said at once with ?region=: no redirect at all. An inline kms: blob
     // takes ?region= too (its key exists only in eu-west-1).
     let (moto, proxy, blob) = redirect_world(301);
-    let out = exec(
+    let out = exec_marked(
         proxy
             .envseal(&moto)
             .env("PLAIN", "s3://far-bucket/plain.txt?region=eu-west-1")
@@ -420,7 +410,7 @@ fn an_s3_redirect_is_followed_once_with_kms_in_the_buckets_region() {
     assert_eq!(out.env()["INLINE"], "kms-far-value");
     assert_eq!(proxy.stats()["faulted"], 0);
     assert_eq!(proxy.stats()["total"], 2);
-    let out = exec(
+    let out = exec_marked(
         proxy
             .envseal(&moto)
             .env("INLINE", format!("kms:{}", support::b64(&blob))),
@@ -500,7 +490,7 @@ fn assume_role_is_retried_like_every_other_call() {
     proxy.configure(json!({"faults": [
         {"kind": "503", "first": 2, "target": "sts.AssumeRole"},
     ]}));
-    let out = exec(
+    let out = exec_marked(
         envseal(&moto, &proxy, &base)
             .env("SECRET", "ssm:/roles/a")
             .env("ENVSEAL_ROLE_ARN", &role),
@@ -516,7 +506,7 @@ fn assume_role_is_retried_like_every_other_call() {
     );
     // And a run whose AssumeRole never succeeds within the deadline says so.
     proxy.configure(json!({"faults": [{"kind": "503", "target": "sts.AssumeRole"}]}));
-    let out = exec(
+    let out = exec_marked(
         envseal(&moto, &proxy, &base)
             .env("SECRET", "ssm:/roles/a")
             .env("ENVSEAL_ROLE_ARN", &role)
@@ -533,7 +523,7 @@ fn assume_role_is_retried_like_every_other_call() {
     // A read past its AssumeRole that does not answer in time names the role
     // it went through.
     proxy.configure(json!({"faults": [{"kind": "throttle", "target": "AmazonSSM.*"}]}));
-    let out = exec(
+    let out = exec_marked(
         envseal(&moto, &proxy, &base)
             .env("SECRET", "ssm:/roles/a")
             .env("ENVSEAL_ROLE_ARN", &role)
@@ -556,7 +546,7 @@ fn only_the_reads_through_a_role_wait_for_its_assume_role() {
     proxy.configure(json!({"faults": [
         {"kind": "slow", "ms": 1500, "target": "sts.AssumeRole"},
     ]}));
-    let out = exec(
+    let out = exec_marked(
         envseal(&moto, &proxy, &base)
             .env("SECRET", format!("ssm:/roles/a?role-arn={role}"))
             .env("OWN", "sm:roles/own"),

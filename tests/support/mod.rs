@@ -336,6 +336,21 @@ impl Run {
     }
 }
 
+/// What [`exec_marked`]'s application prints before its environment.
+pub const APP_STARTED: &str = "APP-STARTED";
+
+/// `envseal exec` of `cmd` with an application that prints [`APP_STARTED`]
+/// and then its environment (`Run::env` reads it).
+pub fn exec_marked(cmd: &mut Command) -> Run {
+    run(cmd.args([
+        "exec",
+        "--",
+        "/bin/sh",
+        "-c",
+        &format!("echo {APP_STARTED}; /usr/bin/env"),
+    ]))
+}
+
 /// Run `cmd` with stdin from /dev/null, capturing stdout and stderr.
 /// Kills it and panics after [`RUN_TIMEOUT`].
 pub fn run(cmd: &mut Command) -> Run {
