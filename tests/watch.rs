@@ -738,6 +738,23 @@ fn checks_of_references_read_through_a_role_use_the_role() {
         a.starts().iter().any(|s| s.1 == "role-two-Ef51")
     });
     assert!(!app.stderr().contains("access-denied"), "{}", app.stderr());
+    // A check through the kept credentials that is refused forgets them:
+    // the next check assumes the role again, and keeps the new ones.
+    let assumed = |proxy: &Proxy| {
+        proxy.stats()["requests"]["sts.AssumeRole"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let checks = app.checks();
+    app.wait_for("a check after the restart", |a| a.checks() > checks);
+    let before = assumed(&proxy);
+    proxy.configure(json!({"faults": [
+        {"kind": "403html", "first": 2, "target": "AmazonSSM.*"}
+    ]}));
+    let checks = app.checks();
+    app.wait_for("four more checks", |a| a.checks() >= checks + 4);
+    assert!(app.stderr().contains("cannot tell"), "{}", app.stderr());
+    assert_eq!(assumed(&proxy), before + 1, "{}", proxy.stats());
     app.signal(SIGTERM);
     assert_eq!(app.wait(), Some(APP_TERM_CODE));
 }

@@ -99,6 +99,14 @@ impl RoleCredentials {
     pub fn keep(&self, role: &Role, credentials: aws_credential_types::Credentials) {
         self.0.borrow_mut().insert(role.clone(), credentials);
     }
+
+    /// Forget the kept credentials of `role` (the next check assumes it
+    /// again): after a check through them that failed other than "not
+    /// found", since the session may have been revoked or the token gone
+    /// bad.
+    pub fn forget(&self, role: &Role) {
+        self.0.borrow_mut().remove(role);
+    }
 }
 
 /// Loads the AWS configuration and checks every request of `plan` at once.
@@ -135,7 +143,16 @@ pub async fn check(
                 }
             };
             match credentials {
-                Ok(c) => check_part(&aws.with_credentials(c), part, calls).await,
+                Ok(c) => {
+                    let seen = check_part(&aws.with_credentials(c), part, calls).await;
+                    let failed = seen
+                        .iter()
+                        .any(|(_, s)| s.as_ref().is_err_and(|e| e.kind != FailureKind::NotFound));
+                    if failed {
+                        roles.forget(role);
+                    }
+                    seen
+                }
                 Err(e) => part
                     .requests()
                     .into_iter()
@@ -505,6 +522,10 @@ mod tests {
         assert!(kept.fresh(&other, now).is_none());
         // Without an expiry, never reused.
         kept.keep(&role, expiring(None));
+        assert!(kept.fresh(&role, now).is_none());
+        // Forgotten after a failed check.
+        kept.keep(&role, expiring(Some(now + Duration::from_secs(600))));
+        kept.forget(&role);
         assert!(kept.fresh(&role, now).is_none());
     }
 
