@@ -161,42 +161,30 @@ impl Config {
             return Err(Error::Resolution(bad));
         }
         let timeout = timeout(flags, env)?;
-        let attempt_timeout = match flags
-            .attempt_timeout
-            .clone()
-            .or_else(|| env_var(env, "ENVSEAL_ATTEMPT_TIMEOUT"))
-        {
-            None => DEFAULT_ATTEMPT_TIMEOUT,
-            Some(t) => parse_duration(&t).ok_or_else(|| {
-                Error::Config(format!(
-                    "attempt timeout {t:?} is not a duration like 5s, 500ms or 1m"
-                ))
-            })?,
-        };
-        let splay = match flags
-            .splay
-            .clone()
-            .or_else(|| env_var(env, "ENVSEAL_SPLAY"))
-        {
-            None => Duration::ZERO,
-            Some(t) => parse_splay(&t).ok_or_else(|| {
-                Error::Config(format!(
-                    "splay {t:?} is not a duration like 10s, 500ms or 0"
-                ))
-            })?,
-        };
-        let throttle_window = match flags
-            .throttle_window
-            .clone()
-            .or_else(|| env_var(env, "ENVSEAL_THROTTLE_WINDOW"))
-        {
-            None => crate::backend::retry::DEFAULT_THROTTLE_WINDOW,
-            Some(t) => parse_duration(&t).ok_or_else(|| {
-                Error::Config(format!(
-                    "throttle window {t:?} is not a duration like 5s, 500ms or 1m"
-                ))
-            })?,
-        };
+        let attempt_timeout = DurationSetting {
+            what: "attempt timeout",
+            variable: "ENVSEAL_ATTEMPT_TIMEOUT",
+            default: DEFAULT_ATTEMPT_TIMEOUT,
+            parse: parse_duration,
+            examples: "5s, 500ms or 1m",
+        }
+        .read(flags.attempt_timeout.as_deref(), env)?;
+        let splay = DurationSetting {
+            what: "splay",
+            variable: "ENVSEAL_SPLAY",
+            default: Duration::ZERO,
+            parse: parse_splay,
+            examples: "10s, 500ms or 0",
+        }
+        .read(flags.splay.as_deref(), env)?;
+        let throttle_window = DurationSetting {
+            what: "throttle window",
+            variable: "ENVSEAL_THROTTLE_WINDOW",
+            default: crate::backend::retry::DEFAULT_THROTTLE_WINDOW,
+            parse: parse_duration,
+            examples: "5s, 500ms or 1m",
+        }
+        .read(flags.throttle_window.as_deref(), env)?;
         let collision = match flags
             .collision
             .clone()
@@ -345,17 +333,42 @@ impl AwsSettings {
 /// The overall deadline: `--timeout`, else `ENVSEAL_TIMEOUT`, else
 /// [`DEFAULT_TIMEOUT`].
 pub fn timeout(flags: &Flags, env: &[(OsString, OsString)]) -> Result<Duration, Error> {
-    match flags
-        .timeout
-        .clone()
-        .or_else(|| env_var(env, "ENVSEAL_TIMEOUT"))
-    {
-        None => Ok(DEFAULT_TIMEOUT),
-        Some(t) => parse_duration(&t).ok_or_else(|| {
+    DurationSetting {
+        what: "timeout",
+        variable: "ENVSEAL_TIMEOUT",
+        default: DEFAULT_TIMEOUT,
+        parse: parse_duration,
+        examples: "30s, 500ms or 2m",
+    }
+    .read(flags.timeout.as_deref(), env)
+}
+
+/// A duration setting: its flag as typed, else its variable, else the
+/// default; what `parse` cannot read is a configuration error naming it.
+struct DurationSetting {
+    /// How the error names it ("attempt timeout").
+    what: &'static str,
+    variable: &'static str,
+    default: Duration,
+    parse: fn(&str) -> Option<Duration>,
+    /// What the error offers instead ("5s, 500ms or 1m").
+    examples: &'static str,
+}
+
+impl DurationSetting {
+    fn read(&self, flag: Option<&str>, env: &[(OsString, OsString)]) -> Result<Duration, Error> {
+        let Some(t) = flag
+            .map(str::to_owned)
+            .or_else(|| env_var(env, self.variable))
+        else {
+            return Ok(self.default);
+        };
+        (self.parse)(&t).ok_or_else(|| {
             Error::Config(format!(
-                "timeout {t:?} is not a duration like 30s, 500ms or 2m"
+                "{} {t:?} is not a duration like {}",
+                self.what, self.examples
             ))
-        }),
+        })
     }
 }
 

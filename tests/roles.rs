@@ -505,15 +505,18 @@ fn assume_role_is_retried_like_every_other_call() {
         proxy.stats()
     );
     // And a run whose AssumeRole never succeeds within the deadline says so.
-    proxy.configure(json!({"faults": [{"kind": "503", "target": "sts.AssumeRole"}]}));
-    let out = exec_marked(
-        envseal(&moto, &proxy, &base)
-            .env("SECRET", "ssm:/roles/a")
-            .env("ENVSEAL_ROLE_ARN", &role)
-            .env("ENVSEAL_TIMEOUT", "2s"),
-    );
-    assert_eq!(out.code, Some(111));
-    let reason = failure_reason(&out.stderr, "SECRET", "ssm:/roles/a");
+    let timed_out = |fault: Value| {
+        proxy.configure(json!({"faults": [fault]}));
+        let out = exec_marked(
+            envseal(&moto, &proxy, &base)
+                .env("SECRET", "ssm:/roles/a")
+                .env("ENVSEAL_ROLE_ARN", &role)
+                .env("ENVSEAL_TIMEOUT", "2s"),
+        );
+        assert_eq!(out.code, Some(111));
+        failure_reason(&out.stderr, "SECRET", "ssm:/roles/a")
+    };
+    let reason = timed_out(json!({"kind": "503", "target": "sts.AssumeRole"}));
     assert!(
         reason.contains(&format!(
             "no answer within the 2s deadline: AssumeRole {role}: "
@@ -522,15 +525,7 @@ fn assume_role_is_retried_like_every_other_call() {
     );
     // A read past its AssumeRole that does not answer in time names the role
     // it went through.
-    proxy.configure(json!({"faults": [{"kind": "throttle", "target": "AmazonSSM.*"}]}));
-    let out = exec_marked(
-        envseal(&moto, &proxy, &base)
-            .env("SECRET", "ssm:/roles/a")
-            .env("ENVSEAL_ROLE_ARN", &role)
-            .env("ENVSEAL_TIMEOUT", "2s"),
-    );
-    assert_eq!(out.code, Some(111));
-    let reason = failure_reason(&out.stderr, "SECRET", "ssm:/roles/a");
+    let reason = timed_out(json!({"kind": "throttle", "target": "AmazonSSM.*"}));
     assert!(
         reason.starts_with("no answer within the 2s deadline: throttled (ThrottlingException) on ")
             && reason.ends_with(&format!(" (read through {role}) (timeout)")),
